@@ -1,0 +1,161 @@
+"""The state store interface: cursors, cached items, mirrors, runs and per-event history.
+
+Every method commits before it returns, so a crash right after a provider write and its
+``save_mirror`` loses nothing, and a crash between them is healed by the mirror's derived id.
+Implementations: ``MemoryStore`` (tests) and ``SqlStore`` (SQLAlchemy; SQLite by default,
+PostgreSQL at scale); one contract suite runs against both. Raises ``StoreError`` only.
+Calendars and syncs are named as in the configuration.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CachedItem:
+    """What we last saw of one item of a calendar.
+
+    ``ics`` is the item's iCalendar text (one resource), ``content_hash`` its normalised hash,
+    ``marker`` the mirror id it carries when it is a mirror (else None), ``error`` the parse
+    error when it could not be read (then ``ics`` holds what was served, possibly "").
+    """
+
+    href: str
+    etag: str | None
+    uid: str
+    ics: str
+    content_hash: str
+    marker: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorRow:
+    """One mirror a sync wrote: traced to its origin and to its place on the target.
+
+    ``origin_key`` identifies the source event within the sync (uid, or uid + recurrence id,
+    or a content key for feeds without stable UIDs). ``origin_calendar``/``origin_client``
+    and ``root_key`` follow chains back to where the event was really created.
+    ``state`` is "active", or "forgotten" when the recruiter deleted it on the target and the
+    sync is set to ``on_target_delete = "forget"``.
+    """
+
+    sync: str
+    origin_key: str
+    mirror_uid: str
+    href: str
+    etag: str | None
+    source_hash: str
+    mirror_hash: str
+    origin_calendar: str
+    origin_client: str | None
+    root_key: str
+    state: str = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One run of one sync."""
+
+    id: int
+    sync: str
+    started_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One thing a run did (or chose not to do) to one event, and why."""
+
+    run_id: int
+    sync: str
+    origin_key: str
+    action: str
+    reason: str
+    summary: str
+    at: datetime
+
+
+class Store(abc.ABC):
+    """Durable state for calendars and syncs; see the module docstring for the contract."""
+
+    # calendars ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_cursor(self, calendar: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def items(self, calendar: str) -> dict[str, CachedItem]:
+        """Every cached item of ``calendar`` by href."""
+
+    @abc.abstractmethod
+    def apply_listing(
+        self,
+        calendar: str,
+        upserts: list[CachedItem],
+        removed: list[str],
+        cursor: str | None,
+        full: bool,
+    ) -> None:
+        """Atomically: with ``full``, replace the cache by ``upserts``; else upsert and drop
+        ``removed``; then store ``cursor``."""
+
+    @abc.abstractmethod
+    def put_item(self, calendar: str, item: CachedItem) -> None:
+        """Upsert one cached item (after mirrorcal wrote it)."""
+
+    @abc.abstractmethod
+    def remove_item(self, calendar: str, href: str) -> None:
+        """Drop one cached item (after mirrorcal deleted it); missing is fine."""
+
+    @abc.abstractmethod
+    def forget_calendar(self, calendar: str) -> None:
+        """Drop the cursor and every cached item of ``calendar``."""
+
+    # mirrors --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def mirrors(self, sync: str) -> dict[str, MirrorRow]:
+        """Every mirror of ``sync`` by origin key."""
+
+    @abc.abstractmethod
+    def mirror_by_uid(self, mirror_uid: str) -> MirrorRow | None:
+        """The mirror with this id, whichever sync wrote it."""
+
+    @abc.abstractmethod
+    def save_mirror(self, row: MirrorRow) -> None:
+        """Upsert by (sync, origin_key)."""
+
+    @abc.abstractmethod
+    def delete_mirror(self, sync: str, origin_key: str) -> None:
+        """Drop the row; missing is fine."""
+
+    # runs and history -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def start_run(self, sync: str, at: datetime) -> int:
+        """Open a run and return its id."""
+
+    @abc.abstractmethod
+    def finish_run(self, run_id: int, at: datetime, counts: dict[str, int], error: str | None) -> None: ...
+
+    @abc.abstractmethod
+    def record(self, run_id: int, sync: str, origin_key: str, action: str, reason: str, summary: str, at: datetime) -> None:
+        """Append one history row."""
+
+    @abc.abstractmethod
+    def last_run(self, sync: str) -> RunRow | None: ...
+
+    @abc.abstractmethod
+    def history(self, sync: str | None = None, limit: int = 100) -> list[HistoryRow]:
+        """Newest first; all syncs when ``sync`` is None."""
+
+    # secrets --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def secret(self, name: str) -> bytes:
+        """A random 32-byte secret created on first use and kept (the mirror-id key)."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,31 @@
+"""Build a private mirror from an allow-list of the origin's timing and busy/free, nothing else."""
+
+from __future__ import annotations
+
+from ..model import Component, Event
+
+
+def private_copy(event: Event, *, uid: str, marker: str, title: str) -> Event:
+    """A new Event holding only what a client may see of ``event``.
+
+    Allowed: start, end (hence the all-day flag), recurrence timing (RRULE, EXDATE, RDATE,
+    each override's recurrence id and times), busy/free, cancelled overrides, CLASS:PRIVATE
+    and the neutral ``title``. Nothing is copied by default: a field added to ``Component``
+    later stays out of private mirrors until it is named here. ``raw`` is never carried over.
+    """
+    components = tuple(
+        Component(
+            start=c.start,
+            end=c.end,
+            recurrence_id=c.recurrence_id,
+            summary=title,
+            status="CANCELLED" if c.status.upper() == "CANCELLED" else "CONFIRMED",
+            transparent=c.transparent,
+            klass="PRIVATE",
+            rrule=c.rrule,
+            exdates=c.exdates,
+            rdates=c.rdates,
+        )
+        for c in event.components
+    )
+    return Event(uid=uid, components=components, marker=marker, raw=None)
