@@ -7,11 +7,10 @@ tzinfo is a ``zoneinfo.ZoneInfo`` (IANA key kept) or UTC. Ends are exclusive.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
-from typing import Union
 
-Moment = Union[date, datetime]
+Moment = date | datetime
 """A start, end or recurrence id: ``date`` for all-day, ``datetime`` otherwise."""
 
 MARKER_PROPERTY = "X-MIRRORCAL-MIRROR"
@@ -121,8 +120,8 @@ def as_utc(moment: Moment, floating_tz: timezone | None = None) -> datetime:
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=floating_tz or timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=floating_tz or UTC)
+    return moment.astimezone(UTC)
 
 
 def moment_key(moment: Moment) -> str:
@@ -132,4 +131,4 @@ def moment_key(moment: Moment) -> str:
         return moment.strftime("%Y%m%d")
     if moment.tzinfo is None:
         return moment.strftime("%Y%m%dT%H%M%S")
-    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -2,12 +2,16 @@
 
 Contract (the shared suite in ``tests/contract`` checks it against every implementation):
 
-* ``list_changes(cursor)`` returns what changed since ``cursor`` (everything when ``cursor`` is
-  None): the changed items with their events already parsed, the hrefs removed, and the new
-  cursor. When the provider says the cursor expired it raises ``CursorExpiredError``; the caller
-  then lists again with ``None``. An item that does not parse is returned in ``errors`` and the
-  rest of the listing is still returned. ``Listing.full`` is True when the listing is complete
-  (``removed`` is then meaningless: whatever is not listed is gone).
+* ``list_changes(cursor, known)`` returns what changed since ``cursor`` (everything when
+  ``cursor`` is None): the changed items with their events already parsed, the hrefs removed,
+  and the new cursor. ``known`` maps href -> etag of what the caller already holds: an item
+  whose etag equals ``known[href]`` is not fetched again; it is listed in ``unchanged``
+  instead (providers that cannot tell may return it in ``items``). When the provider says the
+  cursor expired it raises ``CursorExpiredError``; the caller then lists again with ``None``.
+  An item that does not parse is returned in ``errors`` (with its href) and the rest of the
+  listing is still returned. ``Listing.full`` is True when the listing is complete: then
+  ``items`` + ``unchanged`` + the hrefs in ``errors`` are everything there is and ``removed``
+  is empty; anything else the caller holds is gone.
 * ``create(event)`` writes a new item at ``href_for(event.uid)`` and returns its ``ItemRef``; if
   the href (or the provider-side id) is already taken it raises ``AlreadyExistsError``, which
   makes a retried create detectable and harmless.
@@ -23,6 +27,7 @@ Contract (the shared suite in ``tests/contract`` checks it against every impleme
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -60,6 +65,7 @@ class Listing:
     """The answer to ``list_changes``."""
 
     items: list[Item] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     errors: list[ItemError] = field(default_factory=list)
     cursor: str | None = None
@@ -76,7 +82,7 @@ class Calendar(abc.ABC):
         self.name = name
 
     @abc.abstractmethod
-    async def list_changes(self, cursor: str | None) -> Listing:
+    async def list_changes(self, cursor: str | None, known: Mapping[str, str | None] | None = None) -> Listing:
         """Changes since ``cursor``; raises CursorExpiredError when the provider rejects it."""
 
     @abc.abstractmethod
