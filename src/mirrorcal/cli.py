@@ -1,0 +1,174 @@
+"""The ``mirrorcal`` command line: check, sync, run, conflicts, status, unsync and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import Config, load_config
+from .errors import ConfigError, MirrorcalError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Keep a recruiter's calendars in step without leaking one client's business into another's.",
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="The TOML configuration file (default: ./mirrorcal.toml)."),
+]
+
+
+class State:
+    config_path: Path = Path("mirrorcal.toml")
+
+
+@app.callback()
+def main_options(config: ConfigOption = None) -> None:
+    if config is not None:
+        State.config_path = config
+
+
+def _config() -> Config:
+    try:
+        return load_config(State.config_path)
+    except ConfigError as exc:
+        errors.print(f"[red]configuration error[/red] in {State.config_path}: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except MirrorcalError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+# check ------------------------------------------------------------------------------------------
+@app.command()
+def check() -> None:
+    """Validate the configuration, reach every calendar and show what each sync would do (dry run)."""
+    from .commands import check as run_check
+
+    raise typer.Exit(_run(run_check(_config(), console)))
+
+
+# sync -------------------------------------------------------------------------------------------
+@app.command()
+def sync(
+    names: Annotated[list[str] | None, typer.Argument(help="Syncs to run (default: all).")] = None,
+    allow_empty: Annotated[
+        bool, typer.Option(help="Accept a source that suddenly lists nothing (deletes its mirrors).")
+    ] = False,
+) -> None:
+    """Run syncs once, following chains until nothing moves; exit 1 if any failed."""
+    from .commands import sync_once
+
+    raise typer.Exit(_run(sync_once(_config(), console, names or None, allow_empty=allow_empty)))
+
+
+# run --------------------------------------------------------------------------------------------
+@app.command()
+def run(
+    interval: Annotated[
+        float | None, typer.Option(help="Poll every N seconds instead of each calendar's own interval.")
+    ] = None,
+) -> None:
+    """Keep syncing: poll each calendar and sync on change, until stopped (Ctrl-C)."""
+    from .commands import run_forever
+
+    raise typer.Exit(_run(run_forever(_config(), console, interval=interval)))
+
+
+# conflicts --------------------------------------------------------------------------------------
+@app.command()
+def conflicts(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    from_: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD, default today).")] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="How many days to look at.")] = 14,
+    buffer: Annotated[int | None, typer.Option(min=0, help="Minutes wanted between interviews.")] = None,
+    offline: Annotated[bool, typer.Option(help="Use what was last synced; do not read the calendars.")] = False,
+) -> None:
+    """Overlapping busy events on unified calendars, each with the earliest free slot proposed."""
+    from .commands import show_conflicts
+
+    config = _config()
+    try:
+        first = date.fromisoformat(from_) if from_ else datetime.now(config.timezone).date()
+    except ValueError:
+        errors.print(f"[red]--from[/red]: {from_!r} is not a date like 2026-11-24")
+        raise typer.Exit(2) from None
+    start = datetime.combine(first, time(0), tzinfo=config.timezone)
+    buf = timedelta(minutes=buffer) if buffer is not None else config.conflict_buffer
+    raise typer.Exit(
+        _run(show_conflicts(config, console, start=start, days=days, buffer=buf, as_json=as_json, offline=offline))
+    )
+
+
+# status -----------------------------------------------------------------------------------------
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    history: Annotated[int, typer.Option(min=0, help="Also show the last N history entries.")] = 0,
+) -> None:
+    """Each sync's last run, its counts and errors, and per-event history."""
+    from .commands import show_status
+
+    raise typer.Exit(show_status(_config(), console, as_json=as_json, history=history))
+
+
+# unsync -----------------------------------------------------------------------------------------
+@app.command()
+def unsync(name: Annotated[str, typer.Argument(help="The sync whose mirrors to delete.")]) -> None:
+    """Delete every mirror that sync wrote, and only those."""
+    from .commands import unsync as run_unsync
+
+    raise typer.Exit(_run(run_unsync(_config(), console, name)))
+
+
+# demo -------------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="Keep serving after the demo until Ctrl-C.")] = False,
+) -> None:
+    """The Tuesday from the recruiter document, live on local servers; exits non-zero if a step fails."""
+    from .demo import run_demo
+
+    raise typer.Exit(_run(run_demo(console, keep=keep)))
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def summary_table(reports: dict[str, Any], title: str = "Sync summary") -> Table:
+    table = Table(title=title)
+    for column in ("sync", "created", "updated", "deleted", "skipped", "errors"):
+        table.add_column(column, justify="left" if column == "sync" else "right")
+    for name, report in reports.items():
+        c = report.counts
+        table.add_row(
+            name,
+            *(str(c[k]) for k in ("created", "updated", "deleted", "skipped")),
+            f"[red]{c['errors']}[/red]" if c["errors"] else "0",
+        )
+    return table
+
+
+def main() -> None:
+    app()

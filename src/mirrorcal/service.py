@@ -1,0 +1,128 @@
+"""The long-running sync service behind ``mirrorcal run``: polls each calendar on its own
+interval, syncs what changed (chains included) and reports new conflicts the moment they appear."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time as clock
+from collections.abc import Callable
+from datetime import datetime
+
+from .config import Config
+from .conflicts import Conflict
+from .sync.engine import Engine, SyncReport
+from .unified import conflicts_between
+
+log = logging.getLogger(__name__)
+
+
+def conflict_key(c: Conflict) -> tuple[str, str, str, str]:
+    return (c.a.root, c.b.root, c.a.start.isoformat(), c.b.start.isoformat())
+
+
+class Service:
+    """Polls and syncs until ``stop()``; see the module docstring.
+
+    ``on_report`` receives each round's reports that wrote or failed; ``on_conflict`` each
+    conflict not seen before (looking ``conflict_days`` ahead on the unified calendars).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        *,
+        interval: float | None = None,
+        on_report: Callable[[dict[str, SyncReport]], None] | None = None,
+        on_conflict: Callable[[Conflict], None] | None = None,
+        conflict_days: int = 14,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.interval = interval
+        self.on_report = on_report
+        self.on_conflict = on_conflict
+        self.conflict_days = conflict_days
+        self.seen: set[tuple[str, str, str, str]] = set()
+        self.cycles = 0
+        self._stop = asyncio.Event()
+        used = {s.source for s in config.syncs} | {s.target for s in config.syncs}
+        self.due = {name: 0.0 for name in config.calendars if name in used}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def poll_seconds(self, calendar: str) -> float:
+        if self.interval is not None:
+            return self.interval
+        return float(self.config.calendars[calendar].poll_seconds)
+
+    async def cycle(self, ready: list[str]) -> dict[str, SyncReport]:
+        """One polling cycle over the ``ready`` calendars: sync what touches them, then conflicts."""
+        names = [s.name for s in self.config.syncs if s.source in ready or s.target in ready]
+        reports = await self.engine.sync(names)
+        self.cycles += 1
+        if self.on_report:
+            busy = {n: r for n, r in reports.items() if r.writes or r.errors}
+            if busy:
+                self.on_report(busy)
+        self.check_conflicts()
+        return reports
+
+    def check_conflicts(self) -> list[Conflict]:
+        """New conflicts on the unified calendars since the last check."""
+        unified = [(n, c.emails) for n, c in self.config.calendars.items() if c.unified]
+        start = datetime.now(self.config.timezone).replace(hour=0, minute=0, second=0, microsecond=0)
+        found, _ = conflicts_between(
+            self.engine.store,
+            unified,
+            start=start,
+            days=self.conflict_days,
+            tz=self.config.timezone,
+            buffer=self.config.conflict_buffer,
+            working_hours=self.config.conflict_working_hours,
+        )
+        fresh = [c for c in found if conflict_key(c) not in self.seen]
+        self.seen = {conflict_key(c) for c in found}
+        for c in fresh:
+            if self.on_conflict:
+                self.on_conflict(c)
+        return fresh
+
+    async def serve(self) -> None:
+        """Poll until ``stop()``."""
+        while not self._stop.is_set():
+            now = clock.monotonic()
+            ready = [c for c, t in self.due.items() if t <= now]
+            if ready:
+                try:
+                    await self.cycle(ready)
+                except Exception:  # noqa: BLE001 - the service must outlive any one bad cycle
+                    log.exception("sync cycle failed")
+                for c in ready:
+                    self.due[c] = clock.monotonic() + self.poll_seconds(c)
+            wait = max(0.05, min(self.due.values(), default=now + 1.0) - clock.monotonic())
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+
+    def poke(self, calendar: str | None = None) -> None:
+        """Make a calendar (all when None) due now, e.g. after a push notification."""
+        for c in self.due:
+            if calendar is None or c == calendar:
+                self.due[c] = 0.0
+
+
+def format_conflict(c: Conflict) -> str:
+    def hm(t: datetime) -> str:
+        return t.strftime("%a %d %b %H:%M")
+
+    proposal = f"; proposed: move {c.b.summary!r} to {hm(c.proposed_start)}" if c.proposed_start else "; no free slot found"
+    gap = f"overlap {c.overlap_minutes} min" if c.overlap_minutes else "too close (buffer)"
+    return (
+        f"{c.a.summary!r} ({c.a.calendar}, {hm(c.a.start)}-{c.a.end:%H:%M}) and "
+        f"{c.b.summary!r} ({c.b.calendar}, {hm(c.b.start)}-{c.b.end:%H:%M}): {gap}{proposal}"
+    )
+

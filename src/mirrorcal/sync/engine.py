@@ -1,0 +1,425 @@
+"""The engine: refreshes calendars, asks the planner, applies its actions and records each one.
+
+It knows calendars only through ``providers.base.Calendar`` and state only through
+``store.base.Store``. Every write to a target is recorded in the store as soon as it returns,
+so a crash at any point leaves nothing a re-run duplicates (mirror ids are derived) or loses.
+Calendars refresh concurrently; one failing or slow calendar fails only the syncs touching it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from .. import ical
+from ..errors import (
+    AlreadyExistsError,
+    ConflictError,
+    CursorExpiredError,
+    MirrorcalError,
+    NotFoundError,
+)
+from ..model import Event
+from ..providers.base import Calendar, Listing
+from ..store.base import CachedItem, MirrorRow, Store
+from .planner import Action, Create, Delete, Drop, Skip, SourceEvent, Update, plan, source_hash
+from .spec import SyncSpec
+
+log = logging.getLogger(__name__)
+
+MAX_ROUNDS = 8
+"""Chains longer than this stop (they cannot be: a chain visits each calendar at most once)."""
+
+WRITE_CONCURRENCY = 4
+"""Writes in flight per target calendar."""
+
+
+class SourceEmptyError(MirrorcalError):
+    """The mass-deletion guard: a calendar that held events suddenly lists none."""
+
+
+@dataclass
+class Refresh:
+    """What one refresh of one calendar found."""
+
+    calendar: str
+    changed: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    errors: dict[str, str] = field(default_factory=dict)
+    full: bool = False
+
+    @property
+    def moved(self) -> bool:
+        return bool(self.changed or self.removed)
+
+
+@dataclass
+class SyncReport:
+    """The outcome of one sync run: counts per action and the errors, in words."""
+
+    sync: str
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    planned: list[Action] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def writes(self) -> int:
+        return self.counts["created"] + self.counts["updated"] + self.counts["deleted"]
+
+    def merge(self, other: SyncReport) -> None:
+        self.counts.update(other.counts)
+        self.errors.extend(other.errors)
+
+
+class Engine:
+    """Runs syncs between calendars; see the module docstring."""
+
+    def __init__(
+        self,
+        calendars: Mapping[str, Calendar],
+        syncs: Sequence[SyncSpec],
+        store: Store,
+        *,
+        clients: Mapping[str, str | None] | None = None,
+        tz: ZoneInfo | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.calendars = dict(calendars)
+        self.syncs = {s.name: s for s in syncs}
+        self.store = store
+        self.clients = dict(clients or {})
+        self.tz = tz or ZoneInfo("UTC")
+        self.clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._parsed: dict[tuple[str, str, str | None], Event] = {}
+        self._key: bytes | None = None
+        self.on_planned: Callable[[str, int], None] | None = None
+        """Called with (sync, number of writes) once a sync has planned; for progress bars."""
+        self.on_applied: Callable[[str], None] | None = None
+        """Called with the sync's name after each write it applied."""
+
+    # refreshing -----------------------------------------------------------------------------
+    async def refresh(self, name: str, *, allow_empty: bool = False) -> Refresh:
+        """Bring the cache of calendar ``name`` up to date with the provider.
+
+        Raises ProviderError when the calendar cannot be read and SourceEmptyError when a
+        calendar that held two or more events suddenly lists nothing (the cache is kept, so
+        no mirror is deleted); ``allow_empty`` accepts that listing.
+        """
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            calendar = self.calendars[name]
+            cache = self.store.items(name)
+            known = {href: item.etag for href, item in cache.items() if item.error is None}
+            cursor = self.store.get_cursor(name)
+            try:
+                listing = await calendar.list_changes(cursor, known)
+            except CursorExpiredError:
+                log.info("calendar %s: cursor expired, listing everything", name)
+                listing = await calendar.list_changes(None, known)
+            return self._absorb(name, cache, listing, allow_empty)
+
+    def _absorb(self, name: str, cache: Mapping[str, CachedItem], listing: Listing, allow_empty: bool) -> Refresh:
+        found = Refresh(name, full=listing.full)
+        if listing.full and not (listing.items or listing.unchanged or listing.errors) and len(cache) >= 2 and not allow_empty:
+            raise SourceEmptyError(
+                f"calendar {name!r} suddenly lists no events (it held {len(cache)}); "
+                "kept every mirror. If that is right, sync again with --allow-empty"
+            )
+        upserts: list[CachedItem] = []
+        for item in listing.items:
+            upserts.append(_cached(item.href, item.etag, item.event))
+            self._parsed[(name, item.href, item.etag)] = item.event
+            if cache.get(item.href) is None or cache[item.href].content_hash != upserts[-1].content_hash:
+                found.changed.add(item.href)
+        for error in listing.errors:
+            found.errors[error.href] = error.message
+            previous = cache.get(error.href)
+            if previous is not None and previous.error is None:
+                upserts.append(_with_error(previous, error.message))
+            else:
+                upserts.append(CachedItem(error.href, None, "", "", "", None, error.message))
+        if listing.full:
+            upserts.extend(cache[h] for h in listing.unchanged if h in cache)
+            listed = {u.href for u in upserts}
+            found.removed = {h for h in cache if h not in listed}
+        else:
+            found.removed = {h for h in listing.removed if h in cache}
+        if upserts or found.removed or listing.cursor != self.store.get_cursor(name) or listing.full:
+            self.store.apply_listing(name, upserts, sorted(found.removed), listing.cursor, listing.full)
+        return found
+
+    # syncing --------------------------------------------------------------------------------
+    async def sync(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        dry_run: bool = False,
+        allow_empty: bool = False,
+        on_round: Callable[[int, list[str]], None] | None = None,
+    ) -> dict[str, SyncReport]:
+        """Run the named syncs (all when None), then every sync whose source they wrote to,
+        until nothing moves. Returns one merged report per sync that ran."""
+        pending = list(self.syncs) if names is None else list(names)
+        reports: dict[str, SyncReport] = {}
+        for round_no in range(1, MAX_ROUNDS + 1):
+            if not pending:
+                break
+            if on_round:
+                on_round(round_no, pending)
+            refreshes: dict[str, asyncio.Task[Refresh]] = {}
+            results = await asyncio.gather(
+                *(self._run_one(self.syncs[n], refreshes, dry_run, allow_empty) for n in pending)
+            )
+            written: set[str] = set()
+            for report in results:
+                reports.setdefault(report.sync, SyncReport(report.sync)).merge(report)
+                reports[report.sync].planned.extend(report.planned)
+                if report.writes:
+                    written.add(self.syncs[report.sync].target)
+            if dry_run:
+                break
+            pending = [s.name for s in self.syncs.values() if s.source in written]
+        return reports
+
+    async def _run_one(
+        self, spec: SyncSpec, refreshes: dict[str, asyncio.Task[Refresh]], dry_run: bool, allow_empty: bool
+    ) -> SyncReport:
+        report = SyncReport(spec.name)
+        now = self.clock()
+        run_id = None if dry_run else self.store.start_run(spec.name, now)
+        try:
+            source_refresh, target_refresh = await asyncio.gather(
+                self._shared_refresh(spec.source, refreshes, allow_empty),
+                self._shared_refresh(spec.target, refreshes, False),
+            )
+            for href, message in source_refresh.errors.items():
+                report.counts["errors"] += 1
+                report.errors.append(f"{spec.source}: {href}: {message}")
+                if run_id is not None:
+                    self.store.record(run_id, spec.name, href, "error", message, "", now)
+            await self._plan_and_apply(spec, report, run_id, source_refresh, target_refresh, now, dry_run)
+        except MirrorcalError as exc:
+            report.counts["errors"] += 1
+            report.errors.append(str(exc))
+        finally:
+            if run_id is not None:
+                self.store.finish_run(run_id, self.clock(), dict(report.counts), "; ".join(report.errors) or None)
+        return report
+
+    async def _shared_refresh(self, name: str, refreshes: dict[str, asyncio.Task[Refresh]], allow_empty: bool) -> Refresh:
+        if name not in refreshes:
+            refreshes[name] = asyncio.ensure_future(self.refresh(name, allow_empty=allow_empty))
+        return await refreshes[name]
+
+    async def _plan_and_apply(
+        self,
+        spec: SyncSpec,
+        report: SyncReport,
+        run_id: int | None,
+        source_refresh: Refresh,
+        target_refresh: Refresh,
+        now: datetime,
+        dry_run: bool,
+    ) -> None:
+        stamp_key = f"sync:{spec.name}"
+        stamp = f"{spec.settings_hash}:{now.astimezone(self.tz).date().isoformat()}"
+        full_plan = dry_run or self.store.get_cursor(stamp_key) != stamp
+        if not full_plan and not source_refresh.moved and not target_refresh.moved:
+            return
+        source_items = self.store.items(spec.source)
+        target_items = self.store.items(spec.target)
+        mirrors = self.store.mirrors(spec.name)
+        target = {href: item.etag for href, item in target_items.items()}
+        by_key = {item.uid: item for item in source_items.values() if item.ics}
+        candidates: list[SourceEvent] = []
+        for key, item in by_key.items():
+            row = mirrors.get(key)
+            if not full_plan and row is not None and not _needs_look(spec, row, item, target):
+                continue
+            candidates.append(self._source_event(spec.source, item))
+        actions = plan(spec, candidates, mirrors, target, key=self._mirror_key(), now=now, tz=self.tz, present=by_key.keys())
+        report.planned.extend(actions)
+        if dry_run:
+            for action in actions:
+                report.counts[_counted(action)] += 1
+            return
+        assert run_id is not None
+        if self.on_planned:
+            self.on_planned(spec.name, sum(1 for a in actions if not isinstance(a, Skip)))
+        semaphore = asyncio.Semaphore(WRITE_CONCURRENCY)
+        changed_keys = {source_items[h].uid for h in source_refresh.changed if h in source_items}
+
+        async def apply(action: Action) -> None:
+            async with semaphore:
+                await self._apply(spec, action, report, run_id, now, record_skip=full_plan or action.key in changed_keys)
+
+        await asyncio.gather(*(apply(a) for a in actions))
+        if not report.errors:
+            self.store.apply_listing(stamp_key, [], [], stamp, False)
+
+    def _source_event(self, calendar: str, item: CachedItem) -> SourceEvent:
+        event = self._parsed.get((calendar, item.href, item.etag))
+        if event is None:
+            event = ical.parse_resource(item.ics)
+            self._parsed[(calendar, item.href, item.etag)] = event
+        if item.marker:
+            row = self.store.mirror_by_uid(item.marker)
+            if row is None:
+                return SourceEvent(item.uid, item.href, event, item.content_hash, calendar, None, "", unknown_mirror=True)
+            return SourceEvent(item.uid, item.href, event, item.content_hash, row.origin_calendar, row.origin_client, row.root_key)
+        client = self.clients.get(calendar)
+        return SourceEvent(item.uid, item.href, event, item.content_hash, calendar, client, f"{calendar}/{item.uid}")
+
+    def _mirror_key(self) -> bytes:
+        if self._key is None:
+            self._key = self.store.secret("mirror-id")
+        return self._key
+
+    async def _apply(
+        self, spec: SyncSpec, action: Action, report: SyncReport, run_id: int, now: datetime, *, record_skip: bool
+    ) -> None:
+        target = self.calendars[spec.target]
+        summary = ""
+        try:
+            if isinstance(action, Create | Update):
+                summary = action.source.event.master.summary
+                href, etag = await self._write(target, action)
+                mirror = action.mirror
+                self.store.put_item(spec.target, _cached(href, etag, mirror))
+                self.store.save_mirror(
+                    MirrorRow(
+                        sync=spec.name,
+                        origin_key=action.key,
+                        mirror_uid=mirror.uid,
+                        href=href,
+                        etag=etag,
+                        source_hash=action.source_hash,
+                        mirror_hash=ical.content_hash(mirror),
+                        origin_calendar=action.source.origin_calendar,
+                        origin_client=action.source.origin_client,
+                        root_key=action.source.root_key,
+                    )
+                )
+            elif isinstance(action, Delete):
+                summary = action.summary
+                await self._remove(target, action.href, action.etag)
+                self.store.remove_item(spec.target, action.href)
+                self.store.delete_mirror(spec.name, action.key)
+            elif isinstance(action, Drop):
+                row = self.store.mirrors(spec.name).get(action.key) if action.forget else None
+                if row is not None:
+                    self.store.save_mirror(_forgotten(row))
+                else:
+                    self.store.delete_mirror(spec.name, action.key)
+            elif isinstance(action, Skip):
+                report.counts["skipped"] += 1
+                if record_skip:
+                    self.store.record(run_id, spec.name, action.key, "skipped", action.reason, action.summary, now)
+                return
+        except MirrorcalError as exc:
+            report.counts["errors"] += 1
+            report.errors.append(f"{action.key}: {exc}")
+            self.store.record(run_id, spec.name, action.key, "error", str(exc), summary, now)
+            return
+        verb = _counted(action)
+        report.counts[verb] += 1
+        if self.on_applied:
+            self.on_applied(spec.name)
+        self.store.record(run_id, spec.name, action.key, verb, action.reason, summary, now)
+
+    async def _write(self, target: Calendar, action: Create | Update) -> tuple[str, str | None]:
+        """Create or update; a create that finds its id taken (a retried create) updates it."""
+        if isinstance(action, Create):
+            try:
+                ref = await target.create(action.mirror)
+                return ref.href, ref.etag
+            except AlreadyExistsError:
+                href = target.href_for(action.mirror.uid)
+                existing = await target.get([href])
+                etag = existing[0].etag if existing else None
+                ref = await target.update(href, action.mirror, etag)
+                return ref.href, ref.etag
+        try:
+            ref = await target.update(action.href, action.mirror, action.etag)
+        except ConflictError:
+            existing = await target.get([action.href])
+            if not existing:
+                ref = await target.create(action.mirror)
+            else:
+                ref = await target.update(action.href, action.mirror, existing[0].etag)
+        except NotFoundError:
+            ref = await target.create(action.mirror)
+        return ref.href, ref.etag
+
+    async def _remove(self, target: Calendar, href: str, etag: str | None) -> None:
+        try:
+            await target.delete(href, etag)
+        except NotFoundError:
+            return
+        except ConflictError:
+            existing = await target.get([href])
+            if existing:
+                await target.delete(href, existing[0].etag)
+
+    # unsync ---------------------------------------------------------------------------------
+    async def unsync(self, name: str) -> SyncReport:
+        """Delete every mirror sync ``name`` wrote, and only those; forget its rows."""
+        spec = self.syncs[name]
+        report = SyncReport(name)
+        now = self.clock()
+        run_id = self.store.start_run(name, now)
+        target = self.calendars[spec.target]
+        for key, row in self.store.mirrors(name).items():
+            try:
+                if row.state == "active":
+                    await self._remove(target, row.href, None)
+                self.store.remove_item(spec.target, row.href)
+                self.store.delete_mirror(name, key)
+            except MirrorcalError as exc:
+                report.counts["errors"] += 1
+                report.errors.append(f"{key}: {exc}")
+                continue
+            report.counts["deleted"] += 1
+            self.store.record(run_id, name, key, "deleted", "unsync", "", now)
+        self.store.apply_listing(f"sync:{name}", [], [], None, False)
+        self.store.finish_run(run_id, self.clock(), dict(report.counts), "; ".join(report.errors) or None)
+        return report
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(c.aclose() for c in self.calendars.values()))
+
+
+def _needs_look(spec: SyncSpec, row: MirrorRow, item: CachedItem, target: Mapping[str, str | None]) -> bool:
+    """Whether an origin with a mirror row may need an action (else the plan is 'nothing')."""
+    if row.state == "forgotten":
+        return False
+    if row.href not in target or (row.etag is not None and target[row.href] not in (None, row.etag)):
+        return True
+    return source_hash(spec, item.content_hash) != row.source_hash
+
+
+def _cached(href: str, etag: str | None, event: Event) -> CachedItem:
+    key = event.uid if not event.recurrence_key else f"{event.uid}#{event.recurrence_key}"
+    return CachedItem(href, etag, key, ical.serialize(event), ical.content_hash(event), event.marker, None)
+
+
+def _with_error(item: CachedItem, message: str) -> CachedItem:
+    return CachedItem(item.href, item.etag, item.uid, item.ics, item.content_hash, item.marker, message)
+
+
+def _forgotten(row: MirrorRow) -> MirrorRow:
+    return replace(row, state="forgotten")
+
+
+def _counted(action: Action) -> str:
+    return {Create: "created", Update: "updated", Delete: "deleted", Drop: "forgotten", Skip: "skipped"}[type(action)]

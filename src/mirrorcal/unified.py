@@ -1,0 +1,70 @@
+"""The unified view: busy blocks of every unified calendar, from the state store's cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from . import ical
+from .conflicts import Busy, Conflict, find_conflicts, occurrences
+from .errors import MirrorcalError
+from .store.base import Store
+
+
+def busy_blocks(
+    store: Store,
+    calendars: Iterable[tuple[str, frozenset[str]]],
+    *,
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+) -> tuple[list[Busy], list[str]]:
+    """Busy blocks in ``[start, end)`` of the given (calendar, owner e-mails) pairs.
+
+    A mirror's root is its origin's, so an event and its mirrors never conflict. Returns the
+    blocks and readable problems (an item that cannot be expanded is reported, not fatal).
+    """
+    blocks: list[Busy] = []
+    problems: list[str] = []
+    roots: dict[str, str | None] = {}
+    for name, emails in calendars:
+        for item in store.items(name).values():
+            if not item.ics:
+                continue
+            if item.marker:
+                if item.marker not in roots:
+                    row = store.mirror_by_uid(item.marker)
+                    roots[item.marker] = row.root_key if row else None
+                root = roots[item.marker] or f"{name}/{item.uid}"
+            else:
+                root = f"{name}/{item.uid}"
+            try:
+                event = ical.parse_resource(item.ics)
+                blocks.extend(
+                    occurrences(event, calendar=name, root=root, start=start, end=end, tz=tz, declined_by=emails)
+                )
+            except (MirrorcalError, ValueError) as exc:
+                problems.append(f"{name}: {item.href}: {exc}")
+    return blocks, problems
+
+
+def conflicts_between(
+    store: Store,
+    calendars: Iterable[tuple[str, frozenset[str]]],
+    *,
+    start: datetime,
+    days: int,
+    tz: ZoneInfo,
+    buffer: timedelta,
+    working_hours: tuple[time, time] | None = None,
+    search_days: int = 14,
+) -> tuple[list[Conflict], list[str]]:
+    """Conflicts among the unified calendars that start from ``start`` within ``days`` days.
+
+    Busy blocks are read ``search_days`` further, so a proposed slot is free there too.
+    """
+    until = start + timedelta(days=days)
+    blocks, problems = busy_blocks(store, calendars, start=start, end=until + timedelta(days=search_days), tz=tz)
+    found = find_conflicts(blocks, buffer=buffer, tz=tz, working_hours=working_hours, search_days=search_days)
+    return [c for c in found if min(c.a.start, c.b.start) < until], problems
