@@ -3,6 +3,7 @@
     MirrorcalError
     ├── ConfigError            a bad configuration file (names the key and the problem)
     ├── StoreError             the state store cannot be read or written
+    ├── InvalidEventError      iCalendar text that cannot be read as an event (names the problem)
     └── ProviderError          anything a calendar provider did wrong, mapped at the adapter's edge
         ├── ReadOnlyError      a write to a read-only calendar (feed, file marked read-only)
         ├── AuthError          credentials refused (401/403 that is not a rate limit)
@@ -32,6 +33,10 @@ class ConfigError(MirrorcalError):
 
 class StoreError(MirrorcalError):
     """The state store failed."""
+
+
+class InvalidEventError(MirrorcalError):
+    """iCalendar text that cannot become an Event; the message says what is wrong and where."""
 
 
 class ProviderError(MirrorcalError):

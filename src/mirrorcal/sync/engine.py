@@ -76,7 +76,10 @@ class SyncReport:
         return self.counts["created"] + self.counts["updated"] + self.counts["deleted"]
 
     def merge(self, other: SyncReport) -> None:
+        """Add a later round's report; skips are a state, not an event: the larger count stands."""
+        skipped = max(self.counts["skipped"], other.counts["skipped"])
         self.counts.update(other.counts)
+        self.counts["skipped"] = skipped
         self.errors.extend(other.errors)
 
 
@@ -231,10 +234,14 @@ class Engine:
         now: datetime,
         dry_run: bool,
     ) -> None:
-        stamp_key = f"sync:{spec.name}"
-        stamp = f"{spec.settings_hash}:{now.astimezone(self.tz).date().isoformat()}"
-        full_plan = dry_run or self.store.get_cursor(stamp_key) != stamp
-        if not full_plan and not source_refresh.moved and not target_refresh.moved:
+        # Skip planning when nothing can have changed: the settings and the day (the window
+        # moves) are as last planned, no mirrorcal write touched the source since ("generation"),
+        # and neither listing moved.
+        settings = f"{spec.settings_hash}:{now.astimezone(self.tz).date().isoformat()}"
+        everything = dry_run or self._meta(f"sync:{spec.name}") != settings
+        generation = self._meta(f"gen:{spec.source}")
+        unchanged = self._meta(f"seen:{spec.name}") == generation and not source_refresh.moved and not target_refresh.moved
+        if not everything and unchanged:
             return
         source_items = self.store.items(spec.source)
         target_items = self.store.items(spec.target)
@@ -242,11 +249,12 @@ class Engine:
         target = {href: item.etag for href, item in target_items.items()}
         by_key = {item.uid: item for item in source_items.values() if item.ics}
         candidates: list[SourceEvent] = []
+        by_uid = _UidIndex(self.store, {spec.source: by_key})
         for key, item in by_key.items():
             row = mirrors.get(key)
-            if not full_plan and row is not None and not _needs_look(spec, row, item, target):
+            if not everything and row is not None and not _needs_look(spec, row, item, target):
                 continue
-            candidates.append(self._source_event(spec.source, item))
+            candidates.append(self._source_event(spec.source, item, by_uid))
         actions = plan(spec, candidates, mirrors, target, key=self._mirror_key(), now=now, tz=self.tz, present=by_key.keys())
         report.planned.extend(actions)
         if dry_run:
@@ -254,6 +262,9 @@ class Engine:
                 report.counts[_counted(action)] += 1
             return
         assert run_id is not None
+        writes = any(not isinstance(a, Skip | Drop) for a in actions)
+        if writes:
+            self._bump(spec.target)  # before: a crash mid-way still makes readers look again
         if self.on_planned:
             self.on_planned(spec.name, sum(1 for a in actions if not isinstance(a, Skip)))
         semaphore = asyncio.Semaphore(WRITE_CONCURRENCY)
@@ -261,13 +272,27 @@ class Engine:
 
         async def apply(action: Action) -> None:
             async with semaphore:
-                await self._apply(spec, action, report, run_id, now, record_skip=full_plan or action.key in changed_keys)
+                await self._apply(spec, action, report, run_id, now, record_skip=everything or action.key in changed_keys)
 
         await asyncio.gather(*(apply(a) for a in actions))
+        if writes:
+            self._bump(spec.target)  # after: readers that planned during our writes look again
         if not report.errors:
-            self.store.apply_listing(stamp_key, [], [], stamp, False)
+            self._set_meta(f"sync:{spec.name}", settings)
+            self._set_meta(f"seen:{spec.name}", generation)
 
-    def _source_event(self, calendar: str, item: CachedItem) -> SourceEvent:
+    def _meta(self, name: str) -> str | None:
+        """Engine bookkeeping kept beside the cursors (names with ':' never clash with calendars)."""
+        return self.store.get_cursor(name)
+
+    def _set_meta(self, name: str, value: str | None) -> None:
+        self.store.apply_listing(name, [], [], value, False)
+
+    def _bump(self, calendar: str) -> None:
+        """Note that mirrorcal wrote to ``calendar``: syncs reading it must plan again."""
+        self._set_meta(f"gen:{calendar}", str(int(self._meta(f"gen:{calendar}") or 0) + 1))
+
+    def _source_event(self, calendar: str, item: CachedItem, by_uid: _UidIndex) -> SourceEvent:
         event = self._parsed.get((calendar, item.href, item.etag))
         if event is None:
             event = ical.parse_resource(item.ics)
@@ -276,9 +301,25 @@ class Engine:
             row = self.store.mirror_by_uid(item.marker)
             if row is None:
                 return SourceEvent(item.uid, item.href, event, item.content_hash, calendar, None, "", unknown_mirror=True)
-            return SourceEvent(item.uid, item.href, event, item.content_hash, row.origin_calendar, row.origin_client, row.root_key)
+            path = self._path(row, by_uid)
+            return SourceEvent(
+                item.uid, item.href, event, item.content_hash, row.origin_calendar, row.origin_client, row.root_key, path=path
+            )
         client = self.clients.get(calendar)
         return SourceEvent(item.uid, item.href, event, item.content_hash, calendar, client, f"{calendar}/{item.uid}")
+
+    def _path(self, row: MirrorRow, by_uid: _UidIndex) -> frozenset[str]:
+        """The calendars a mirror passed through: its sync's source, that item's own path, ..."""
+        path = {row.origin_calendar}
+        current: MirrorRow | None = row
+        for _ in range(MAX_ROUNDS):
+            if current is None or current.sync not in self.syncs:
+                break
+            via = self.syncs[current.sync].source
+            path.add(via)
+            previous = by_uid.get(via, current.origin_key)
+            current = self.store.mirror_by_uid(previous.marker) if previous and previous.marker else None
+        return frozenset(path)
 
     def _mirror_key(self) -> bytes:
         if self._key is None:
@@ -391,12 +432,26 @@ class Engine:
                 continue
             report.counts["deleted"] += 1
             self.store.record(run_id, name, key, "deleted", "unsync", "", now)
-        self.store.apply_listing(f"sync:{name}", [], [], None, False)
+        self._set_meta(f"sync:{name}", None)
+        self._bump(spec.target)
         self.store.finish_run(run_id, self.clock(), dict(report.counts), "; ".join(report.errors) or None)
         return report
 
     async def aclose(self) -> None:
         await asyncio.gather(*(c.aclose() for c in self.calendars.values()))
+
+
+class _UidIndex:
+    """Cached items by calendar and key, loaded on first use (for following mirror chains)."""
+
+    def __init__(self, store: Store, preloaded: dict[str, dict[str, CachedItem]]) -> None:
+        self.store = store
+        self.calendars = preloaded
+
+    def get(self, calendar: str, key: str) -> CachedItem | None:
+        if calendar not in self.calendars:
+            self.calendars[calendar] = {i.uid: i for i in self.store.items(calendar).values() if i.ics}
+        return self.calendars[calendar].get(key)
 
 
 def _needs_look(spec: SyncSpec, row: MirrorRow, item: CachedItem, target: Mapping[str, str | None]) -> bool:

@@ -46,8 +46,9 @@ class SourceEvent:
 
     ``key`` names it within the calendar (uid, plus ``#recurrence`` for an orphan override).
     ``origin_calendar`` / ``origin_client`` / ``root_key`` follow mirror chains back to the
-    calendar where the event was created; ``unknown_mirror`` is True for an event carrying a
-    marker no sync of ours wrote (never copied: it could echo).
+    calendar where the event was created; ``path`` holds every calendar the event passed
+    through on its way here (origin included, this calendar excluded); ``unknown_mirror`` is
+    True for an event carrying a marker no sync of ours wrote (never copied: it could echo).
     """
 
     key: str
@@ -58,6 +59,7 @@ class SourceEvent:
     origin_client: str | None
     root_key: str
     unknown_mirror: bool = False
+    path: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,8 @@ def ineligible(spec: SyncSpec, source: SourceEvent, now: datetime, tz: ZoneInfo)
         return "a mirror written elsewhere (unknown marker)"
     if source.origin_calendar == spec.target:
         return "echo: it came from the target calendar"
+    if spec.target in source.path:
+        return "echo: it passed through the target calendar"
     if spec.target_client is not None and source.origin_client == spec.target_client:
         return f"echo: its origin belongs to the target's client ({spec.target_client})"
     master = source.event.master

@@ -1,0 +1,147 @@
+"""An in-memory ``Store`` for fast tests: plain dicts, same contract as ``SqlStore``."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from mirrorcal.errors import StoreError
+from mirrorcal.store.base import CachedItem, HistoryRow, MirrorRow, RunRow, Store
+
+
+def _utc(at: datetime) -> datetime:
+    """``at`` in UTC; raises ``StoreError`` for a naive datetime (its meaning is unknown)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise StoreError(f"naive datetime {at.isoformat()} given to the store; pass an aware one")
+    return at.astimezone(UTC)
+
+
+class MemoryStore(Store):
+    """Everything in dicts; "durable" for the life of the object.
+
+    Behaves like ``SqlStore`` where the contract is observable: datetimes come back aware in
+    UTC, a ``mirror_uid`` already used by another (sync, origin key) and a history row or
+    finish for an unknown run raise ``StoreError``. Thread-safe through one lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._cursors: dict[str, str | None] = {}
+        self._items: dict[str, dict[str, CachedItem]] = {}
+        self._mirrors: dict[tuple[str, str], MirrorRow] = {}
+        self._runs: dict[int, RunRow] = {}
+        self._history: list[HistoryRow] = []
+        self._secrets: dict[str, bytes] = {}
+
+    # calendars ------------------------------------------------------------------------------
+    def get_cursor(self, calendar: str) -> str | None:
+        with self._lock:
+            return self._cursors.get(calendar)
+
+    def items(self, calendar: str) -> dict[str, CachedItem]:
+        with self._lock:
+            return dict(self._items.get(calendar, {}))
+
+    def apply_listing(
+        self,
+        calendar: str,
+        upserts: list[CachedItem],
+        removed: list[str],
+        cursor: str | None,
+        full: bool,
+    ) -> None:
+        with self._lock:
+            current = {} if full else dict(self._items.get(calendar, {}))
+            if not full:
+                for href in removed:
+                    current.pop(href, None)
+            for item in upserts:
+                current[item.href] = item
+            self._items[calendar] = current
+            self._cursors[calendar] = cursor
+
+    def put_item(self, calendar: str, item: CachedItem) -> None:
+        with self._lock:
+            self._items.setdefault(calendar, {})[item.href] = item
+
+    def remove_item(self, calendar: str, href: str) -> None:
+        with self._lock:
+            self._items.get(calendar, {}).pop(href, None)
+
+    def forget_calendar(self, calendar: str) -> None:
+        with self._lock:
+            self._cursors.pop(calendar, None)
+            self._items.pop(calendar, None)
+
+    # mirrors --------------------------------------------------------------------------------
+    def mirrors(self, sync: str) -> dict[str, MirrorRow]:
+        with self._lock:
+            return {key: row for (s, key), row in self._mirrors.items() if s == sync}
+
+    def mirror_by_uid(self, mirror_uid: str) -> MirrorRow | None:
+        with self._lock:
+            for row in self._mirrors.values():
+                if row.mirror_uid == mirror_uid:
+                    return row
+            return None
+
+    def save_mirror(self, row: MirrorRow) -> None:
+        """Upsert by (sync, origin_key); raises ``StoreError`` if another row has the uid."""
+        with self._lock:
+            key = (row.sync, row.origin_key)
+            other = self.mirror_by_uid(row.mirror_uid)
+            if other is not None and (other.sync, other.origin_key) != key:
+                raise StoreError(f"mirror uid {row.mirror_uid!r} already belongs to another mirror")
+            self._mirrors[key] = row
+
+    def delete_mirror(self, sync: str, origin_key: str) -> None:
+        with self._lock:
+            self._mirrors.pop((sync, origin_key), None)
+
+    # runs and history -----------------------------------------------------------------------
+    def start_run(self, sync: str, at: datetime) -> int:
+        with self._lock:
+            run_id = max(self._runs, default=0) + 1
+            self._runs[run_id] = RunRow(id=run_id, sync=sync, started_at=_utc(at), finished_at=None)
+            return run_id
+
+    def finish_run(self, run_id: int, at: datetime, counts: dict[str, int], error: str | None) -> None:
+        """Close run ``run_id``; raises ``StoreError`` if there is no such run."""
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None:
+                raise StoreError(f"no run {run_id}")
+            self._runs[run_id] = replace(run, finished_at=_utc(at), counts=dict(counts), error=error)
+
+    def record(self, run_id: int, sync: str, origin_key: str, action: str, reason: str, summary: str, at: datetime) -> None:
+        """Append one history row; raises ``StoreError`` if there is no such run."""
+        with self._lock:
+            if run_id not in self._runs:
+                raise StoreError(f"no run {run_id}")
+            self._history.append(HistoryRow(run_id, sync, origin_key, action, reason, summary, _utc(at)))
+
+    def last_run(self, sync: str) -> RunRow | None:
+        """The run of ``sync`` started last (highest id), finished or not."""
+        with self._lock:
+            runs = [run for run in self._runs.values() if run.sync == sync]
+            if not runs:
+                return None
+            run = max(runs, key=lambda r: r.id)
+            return replace(run, counts=dict(run.counts))
+
+    def history(self, sync: str | None = None, limit: int = 100) -> list[HistoryRow]:
+        with self._lock:
+            out: list[HistoryRow] = []
+            for row in reversed(self._history):
+                if len(out) >= limit:
+                    break
+                if sync is None or row.sync == sync:
+                    out.append(row)
+            return out
+
+    # secrets --------------------------------------------------------------------------------
+    def secret(self, name: str) -> bytes:
+        with self._lock:
+            return self._secrets.setdefault(name, secrets.token_bytes(32))

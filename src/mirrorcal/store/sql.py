@@ -1,0 +1,475 @@
+"""The SQLAlchemy ``Store``: an SQLite file by default, PostgreSQL at scale; schema kept by Alembic."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.util.exc import CommandError
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from mirrorcal.errors import StoreError
+from mirrorcal.store.base import CachedItem, HistoryRow, MirrorRow, RunRow, Store
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_MIGRATION_LOCK_KEY = 0x6D6972726F72  # pg advisory lock id: "mirror"
+_CHUNK = 500  # hrefs per DELETE ... IN (...), well below every driver's parameter limit
+
+
+# schema ---------------------------------------------------------------------------------------
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored in UTC and returned aware in UTC; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}; the store needs an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the store's tables; ``Base.metadata`` is Alembic's target."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, int]: JSON(), bytes: LargeBinary()}
+
+
+class CalendarStateModel(Base):
+    __tablename__ = "calendar_state"
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class ItemModel(Base):
+    __tablename__ = "items"
+    calendar: Mapped[str] = mapped_column(String, primary_key=True)
+    href: Mapped[str] = mapped_column(String, primary_key=True)
+    etag: Mapped[str | None]
+    uid: Mapped[str]
+    ics: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str]
+    marker: Mapped[str | None] = mapped_column(index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class MirrorModel(Base):
+    __tablename__ = "mirrors"
+    sync: Mapped[str] = mapped_column(String, primary_key=True)
+    origin_key: Mapped[str] = mapped_column(String, primary_key=True)
+    mirror_uid: Mapped[str] = mapped_column(index=True, unique=True)
+    href: Mapped[str]
+    etag: Mapped[str | None]
+    source_hash: Mapped[str]
+    mirror_hash: Mapped[str]
+    origin_calendar: Mapped[str]
+    origin_client: Mapped[str | None]
+    root_key: Mapped[str]
+    state: Mapped[str]
+
+
+class RunModel(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sync: Mapped[str] = mapped_column(index=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, int]]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class HistoryModel(Base):
+    __tablename__ = "history"
+    __table_args__ = (Index("ix_history_sync_id", "sync", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    sync: Mapped[str]
+    origin_key: Mapped[str]
+    action: Mapped[str]
+    reason: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class SecretModel(Base):
+    __tablename__ = "secrets"
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[bytes]
+
+
+_calendars: Table = CalendarStateModel.__table__  # type: ignore[assignment]
+_items: Table = ItemModel.__table__  # type: ignore[assignment]
+_mirrors: Table = MirrorModel.__table__  # type: ignore[assignment]
+_runs: Table = RunModel.__table__  # type: ignore[assignment]
+_history: Table = HistoryModel.__table__  # type: ignore[assignment]
+_secrets: Table = SecretModel.__table__  # type: ignore[assignment]
+
+
+# engine and migrations ------------------------------------------------------------------------
+def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
+    """An Alembic ``Config`` for the packaged migrations, built in code (no ini file).
+
+    ``connection`` (preferred) is used as is, inside its transaction; else ``url``.
+    """
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_on_begin)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Writers take the write lock up front so the busy timeout applies instead of a
+    # read-to-write upgrade failing at once; readers share the WAL snapshot.
+    write = conn.get_execution_options().get("mirrorcal_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url``; for an SQLite file, its directory is created and the pragmas set.
+
+    Raises ``StoreError`` for a malformed URL, a missing driver or an unwritable directory.
+    """
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            return create_engine(parsed, pool_pre_ping=True)
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:") or "mode=memory" in database
+        if in_memory:
+            engine = create_engine(
+                parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        else:
+            if not database.startswith("file:"):
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed)
+    except (ArgumentError, ImportError, OSError, SQLAlchemyError) as exc:
+        raise StoreError(f"cannot open state store {url!r}: {exc}") from exc
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _detail(exc: BaseException) -> str:
+    """The driver's message without SQL parameters (which may hold item text or secrets)."""
+    orig = getattr(exc, "orig", None)
+    return f"{type(exc).__name__}: {orig if orig is not None else exc}"
+
+
+# the store ------------------------------------------------------------------------------------
+class SqlStore(Store):
+    """``Store`` on SQLAlchemy. Make one with ``SqlStore.open(url)``.
+
+    Each method runs in its own transaction and commits before returning. SQLite runs in WAL
+    mode with ``synchronous=NORMAL``, foreign keys on and a busy timeout, so several processes
+    may share one file. Every database failure surfaces as ``StoreError``.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        """Wrap an engine whose database is already migrated; prefer ``open``."""
+        self._engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> SqlStore:
+        """Connect to ``url`` (e.g. ``sqlite:///path/state.db``, ``postgresql+psycopg://...``)
+        and migrate its schema to head. Raises ``StoreError``."""
+        store = cls(create_store_engine(url))
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def migrate(self) -> None:
+        """Upgrade the schema to Alembic head in one transaction, serialised across processes."""
+        try:
+            with self._write("migrate") as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+                command.upgrade(alembic_config(connection=conn), "head")
+        except CommandError as exc:
+            raise StoreError(f"cannot migrate the state store: {exc}") from exc
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(mirrorcal_write=True)
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"state store: {what} failed: {_detail(exc)}") from exc
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"state store: {what} failed: {_detail(exc)}") from exc
+
+    # calendars ------------------------------------------------------------------------------
+    def get_cursor(self, calendar: str) -> str | None:
+        with self._read("get cursor") as conn:
+            return conn.scalar(select(_calendars.c.cursor).where(_calendars.c.name == calendar))
+
+    def items(self, calendar: str) -> dict[str, CachedItem]:
+        with self._read("read items") as conn:
+            rows = conn.execute(select(_items).where(_items.c.calendar == calendar)).mappings()
+            return {row["href"]: _to_item(row) for row in rows}
+
+    def apply_listing(
+        self,
+        calendar: str,
+        upserts: list[CachedItem],
+        removed: list[str],
+        cursor: str | None,
+        full: bool,
+    ) -> None:
+        latest = {item.href: item for item in upserts}  # a repeated href: the last one wins
+        with self._write("apply listing") as conn:
+            if full:
+                conn.execute(delete(_items).where(_items.c.calendar == calendar))
+            else:
+                _delete_hrefs(conn, calendar, set(removed) | set(latest))
+            if latest:
+                conn.execute(insert(_items), [_item_values(calendar, item) for item in latest.values()])
+            _upsert(conn, _calendars, {"name": calendar, "cursor": cursor, "updated_at": datetime.now(UTC)}, ("name",))
+
+    def put_item(self, calendar: str, item: CachedItem) -> None:
+        with self._write("put item") as conn:
+            _upsert(conn, _items, _item_values(calendar, item), ("calendar", "href"))
+
+    def remove_item(self, calendar: str, href: str) -> None:
+        with self._write("remove item") as conn:
+            _delete_hrefs(conn, calendar, [href])
+
+    def forget_calendar(self, calendar: str) -> None:
+        with self._write("forget calendar") as conn:
+            conn.execute(delete(_items).where(_items.c.calendar == calendar))
+            conn.execute(delete(_calendars).where(_calendars.c.name == calendar))
+
+    # mirrors --------------------------------------------------------------------------------
+    def mirrors(self, sync: str) -> dict[str, MirrorRow]:
+        with self._read("read mirrors") as conn:
+            rows = conn.execute(select(_mirrors).where(_mirrors.c.sync == sync)).mappings()
+            return {row["origin_key"]: _to_mirror(row) for row in rows}
+
+    def mirror_by_uid(self, mirror_uid: str) -> MirrorRow | None:
+        with self._read("find mirror") as conn:
+            row = conn.execute(select(_mirrors).where(_mirrors.c.mirror_uid == mirror_uid)).mappings().first()
+            return None if row is None else _to_mirror(row)
+
+    def save_mirror(self, row: MirrorRow) -> None:
+        """Upsert by (sync, origin_key); raises ``StoreError`` if another row has the uid."""
+        values = {name: getattr(row, name) for name in MirrorRow.__slots__}  # type: ignore[attr-defined]
+        with self._write("save mirror") as conn:
+            _upsert(conn, _mirrors, values, ("sync", "origin_key"))
+
+    def delete_mirror(self, sync: str, origin_key: str) -> None:
+        with self._write("delete mirror") as conn:
+            conn.execute(delete(_mirrors).where(_mirrors.c.sync == sync, _mirrors.c.origin_key == origin_key))
+
+    # runs and history -----------------------------------------------------------------------
+    def start_run(self, sync: str, at: datetime) -> int:
+        with self._write("start run") as conn:
+            key = conn.execute(insert(_runs).values(sync=sync, started_at=at, counts={})).inserted_primary_key
+            if key is None:
+                raise StoreError("the database returned no id for the new run")
+            return int(key[0])
+
+    def finish_run(self, run_id: int, at: datetime, counts: dict[str, int], error: str | None) -> None:
+        """Close run ``run_id``; raises ``StoreError`` if there is no such run."""
+        with self._write("finish run") as conn:
+            stmt = update(_runs).where(_runs.c.id == run_id).values(finished_at=at, counts=dict(counts), error=error)
+            if conn.execute(stmt).rowcount == 0:
+                raise StoreError(f"no run {run_id}")
+
+    def record(self, run_id: int, sync: str, origin_key: str, action: str, reason: str, summary: str, at: datetime) -> None:
+        """Append one history row; raises ``StoreError`` if there is no such run."""
+        with self._write("record history") as conn:
+            conn.execute(
+                insert(_history).values(
+                    run_id=run_id, sync=sync, origin_key=origin_key, action=action, reason=reason, summary=summary, at=at
+                )
+            )
+
+    def last_run(self, sync: str) -> RunRow | None:
+        """The run of ``sync`` started last (highest id), finished or not."""
+        with self._read("read last run") as conn:
+            stmt = select(_runs).where(_runs.c.sync == sync).order_by(_runs.c.id.desc()).limit(1)
+            row = conn.execute(stmt).mappings().first()
+            if row is None:
+                return None
+            return RunRow(
+                id=row["id"],
+                sync=row["sync"],
+                started_at=row["started_at"],
+                finished_at=row["finished_at"],
+                counts=dict(row["counts"] or {}),
+                error=row["error"],
+            )
+
+    def history(self, sync: str | None = None, limit: int = 100) -> list[HistoryRow]:
+        if limit <= 0:
+            return []
+        stmt = select(_history).order_by(_history.c.id.desc()).limit(limit)
+        if sync is not None:
+            stmt = stmt.where(_history.c.sync == sync)
+        with self._read("read history") as conn:
+            return [
+                HistoryRow(r["run_id"], r["sync"], r["origin_key"], r["action"], r["reason"], r["summary"], r["at"])
+                for r in conn.execute(stmt).mappings()
+            ]
+
+    # secrets --------------------------------------------------------------------------------
+    def secret(self, name: str) -> bytes:
+        with self._write("read secret") as conn:
+            _insert_if_missing(conn, _secrets, {"name": name, "value": secrets.token_bytes(32)}, ("name",))
+            return bytes(conn.execute(select(_secrets.c.value).where(_secrets.c.name == name)).scalar_one())
+
+
+# helpers --------------------------------------------------------------------------------------
+def _item_values(calendar: str, item: CachedItem) -> dict[str, Any]:
+    return {
+        "calendar": calendar,
+        "href": item.href,
+        "etag": item.etag,
+        "uid": item.uid,
+        "ics": item.ics,
+        "content_hash": item.content_hash,
+        "marker": item.marker,
+        "error": item.error,
+    }
+
+
+def _to_item(row: Any) -> CachedItem:
+    return CachedItem(
+        href=row["href"],
+        etag=row["etag"],
+        uid=row["uid"],
+        ics=row["ics"],
+        content_hash=row["content_hash"],
+        marker=row["marker"],
+        error=row["error"],
+    )
+
+
+def _to_mirror(row: Any) -> MirrorRow:
+    return MirrorRow(**{name: row[name] for name in MirrorRow.__slots__})  # type: ignore[attr-defined]
+
+
+def _delete_hrefs(conn: Connection, calendar: str, hrefs: Iterable[str]) -> None:
+    pending: Sequence[str] = sorted(hrefs)
+    for start in range(0, len(pending), _CHUNK):
+        chunk = pending[start : start + _CHUNK]
+        conn.execute(delete(_items).where(_items.c.calendar == calendar, _items.c.href.in_(chunk)))
+
+
+def _native_insert(conn: Connection, table: Table) -> Any:
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite_insert(table)
+    if name == "postgresql":
+        return pg_insert(table)
+    return None
+
+
+def _upsert(conn: Connection, table: Table, values: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Insert ``values`` or overwrite the row with the same ``keys``."""
+    stmt = _native_insert(conn, table)
+    if stmt is None:
+        conn.execute(delete(table).where(*(table.c[k] == values[k] for k in keys)))
+        conn.execute(insert(table).values(values))
+        return
+    stmt = stmt.values(values)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[table.c[k] for k in keys],
+            set_={k: stmt.excluded[k] for k in values if k not in keys},
+        )
+    )
+
+
+def _insert_if_missing(conn: Connection, table: Table, values: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Insert ``values`` unless a row with the same ``keys`` exists."""
+    stmt = _native_insert(conn, table)
+    if stmt is not None:
+        conn.execute(stmt.values(values).on_conflict_do_nothing(index_elements=[table.c[k] for k in keys]))
+    elif conn.execute(select(table).where(*(table.c[k] == values[k] for k in keys))).first() is None:
+        conn.execute(insert(table).values(values))

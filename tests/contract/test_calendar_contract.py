@@ -1,0 +1,413 @@
+"""The provider contract (providers/base.py), run unchanged against MemoryCalendar and CalDAV on Radicale."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import caldav
+import httpx
+import pytest
+
+from mirrorcal import ical
+from mirrorcal.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    CursorExpiredError,
+    NotFoundError,
+    ReadOnlyError,
+)
+from mirrorcal.model import Attendee, Component, Event
+from mirrorcal.providers.base import Calendar, Listing
+from mirrorcal.providers.caldav import CalDAVCalendar
+from mirrorcal.providers.http import counter_for, make_client
+from mirrorcal.providers.memory import MemoryCalendar
+from mirrorcal.testing import RadicaleServer
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+# Radicale accepts it; our reader refuses it (DTEND before DTSTART).
+MALFORMED = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:broken-1\r\n"
+    "DTSTAMP:20260101T000000Z\r\nDTSTART:20260310T100000Z\r\nDTEND:20260310T090000Z\r\n"
+    "SUMMARY:broken\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+def event(uid: str | None = None, summary: str = "Interview", day: int = 10) -> Event:
+    uid = uid or f"{uuid.uuid4()}@test"
+    start = datetime(2026, 3, day, 9, 0, tzinfo=BERLIN)
+    return Event(uid, (Component(start=start, end=start.replace(hour=10), summary=summary),))
+
+
+def series(uid: str) -> Event:
+    master = Component(
+        start=datetime(2026, 3, 2, 9, 0, tzinfo=BERLIN),
+        end=datetime(2026, 3, 2, 9, 30, tzinfo=BERLIN),
+        summary="Standup",
+        rrule=("FREQ=WEEKLY;COUNT=10",),
+        exdates=(datetime(2026, 3, 9, 9, 0, tzinfo=BERLIN),),
+        attendees=(Attendee("ann@client-a.example", "Ann", "ACCEPTED"),),
+    )
+    moved = Component(
+        start=datetime(2026, 3, 16, 11, 0, tzinfo=BERLIN),
+        end=datetime(2026, 3, 16, 11, 30, tzinfo=BERLIN),
+        recurrence_id=datetime(2026, 3, 16, 9, 0, tzinfo=BERLIN),
+        summary="Standup (moved)",
+    )
+    cancelled = Component(
+        start=datetime(2026, 3, 23, 8, 0, tzinfo=UTC),
+        end=datetime(2026, 3, 23, 8, 30, tzinfo=UTC),
+        recurrence_id=datetime(2026, 3, 23, 8, 0, tzinfo=UTC),
+        summary="Standup",
+        status="CANCELLED",
+    )
+    return Event(uid, (master, moved, cancelled))
+
+
+@dataclass
+class Harness:
+    """A calendar under test plus ways to act on it as its owner would (not through mirrorcal)."""
+
+    calendar: Calendar
+    put_raw: Callable[[str, str], Awaitable[str]]  # (name, text) -> href
+    user_put: Callable[[Event], Awaitable[str]]  # -> href
+    user_delete: Callable[[str], Awaitable[None]]
+    read_only_view: Callable[[], Calendar]
+    expired_cursor: Callable[[str], str]  # a cursor the provider will reject
+
+
+async def memory_harness() -> AsyncIterator[Harness]:
+    cal = MemoryCalendar("contract")
+
+    async def put_raw(name: str, text: str) -> str:
+        cal.put_raw(name, text)
+        return name
+
+    async def user_put(ev: Event) -> str:
+        return cal.user_put(ev)
+
+    async def user_delete(href: str) -> None:
+        cal.user_delete(href)
+
+    def read_only_view() -> Calendar:
+        view = MemoryCalendar("contract-ro", read_only=True)
+        view.items = cal.items
+        return view
+
+    def expired_cursor(cursor: str) -> str:
+        cal.expire_cursors()
+        return cursor
+
+    yield Harness(cal, put_raw, user_put, user_delete, read_only_view, expired_cursor)
+
+
+async def caldav_harness(radicale: RadicaleServer) -> AsyncIterator[Harness]:
+    url = radicale.make_calendar("contract", uuid.uuid4().hex[:12], displayname="Contract")
+    async with make_client(timeout=10.0) as client:
+        cal = CalDAVCalendar("contract", url, client)
+
+        async def put_raw(name: str, text: str) -> str:
+            response = await client.put(url + name, content=text.encode(), headers={"Content-Type": "text/calendar"})
+            assert response.status_code in (201, 204), response.text
+            return cal.href_for(name.removesuffix(".ics"))
+
+        async def user_put(ev: Event) -> str:
+            return await put_raw(f"{ev.uid}.ics", ical.serialize(ev))
+
+        async def user_delete(href: str) -> None:
+            response = await client.delete(httpx.URL(url).join(href))
+            assert response.status_code in (200, 204), response.text
+
+        def read_only_view() -> Calendar:
+            return CalDAVCalendar("contract-ro", url, client, read_only=True)
+
+        def expired_cursor(cursor: str) -> str:
+            return "http://radicale.org/ns/sync/bogus"
+
+        yield Harness(cal, put_raw, user_put, user_delete, read_only_view, expired_cursor)
+
+
+@pytest.fixture(params=["memory", "caldav"])
+async def h(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    if request.param == "memory":
+        async for harness in memory_harness():
+            yield harness
+    else:
+        async for harness in caldav_harness(request.getfixturevalue("radicale")):
+            yield harness
+
+
+def by_href(listing: Listing) -> dict[str, Event]:
+    return {item.href: item.event for item in listing.items}
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+async def test_empty_calendar_lists_fully(h: Harness) -> None:
+    listing = await h.calendar.list_changes(None)
+    assert listing.full and listing.cursor
+    assert (listing.items, listing.unchanged, listing.removed, listing.errors) == ([], [], [], [])
+
+
+async def test_create_list_get(h: Harness) -> None:
+    ev = event(summary="Interview: Ada")
+    ref = await h.calendar.create(ev)
+    assert ref.href == h.calendar.href_for(ev.uid)
+    listing = await h.calendar.list_changes(None)
+    assert listing.full
+    [item] = listing.items
+    assert item.href == ref.href and item.event == ev
+    assert ref.etag is None or ref.etag == item.etag
+    [got] = await h.calendar.get([ref.href, h.calendar.href_for("missing")])
+    assert got.event == ev and got.etag == item.etag
+
+
+async def test_update_changes_etag_and_content(h: Harness) -> None:
+    ev = event()
+    ref = await h.calendar.create(ev)
+    [before] = (await h.calendar.list_changes(None)).items
+    new = await h.calendar.update(ref.href, event(ev.uid, summary="Rescheduled", day=11), before.etag)
+    [after] = (await h.calendar.list_changes(None)).items
+    assert after.etag != before.etag
+    assert new.etag is None or new.etag == after.etag
+    assert after.event.master.summary == "Rescheduled"
+    # An update without an etag is unconditional.
+    await h.calendar.update(ref.href, event(ev.uid, summary="Again"), None)
+    [again] = (await h.calendar.list_changes(None)).items
+    assert again.event.master.summary == "Again"
+
+
+async def test_incremental_listing_shows_only_changes(h: Harness) -> None:
+    a, b = event(), event()
+    ref_a = await h.calendar.create(a)
+    await h.calendar.create(b)
+    first = await h.calendar.list_changes(None)
+    etag_a = {i.href: i.etag for i in first.items}[ref_a.href]
+    await h.calendar.update(ref_a.href, event(a.uid, summary="changed"), etag_a)
+    ref_c = await h.calendar.create(event())
+    second = await h.calendar.list_changes(first.cursor)
+    assert not second.full
+    assert set(by_href(second)) == {ref_a.href, ref_c.href}
+    assert by_href(second)[ref_a.href].master.summary == "changed"
+    assert second.removed == [] and second.errors == []
+    third = await h.calendar.list_changes(second.cursor)
+    assert (third.items, third.removed, third.unchanged) == ([], [], [])
+    assert third.cursor
+
+
+async def test_removed_items_are_listed_as_removed(h: Harness) -> None:
+    ref_a = await h.calendar.create(event())
+    ref_b = await h.calendar.create(event())
+    first = await h.calendar.list_changes(None)
+    etags = {i.href: i.etag for i in first.items}
+    await h.calendar.delete(ref_a.href, etags[ref_a.href])
+    second = await h.calendar.list_changes(first.cursor)
+    assert second.removed == [ref_a.href] and second.items == []
+    full = await h.calendar.list_changes(None)
+    assert set(by_href(full)) == {ref_b.href} and full.removed == []
+
+
+async def test_changes_made_by_the_user_are_listed(h: Harness) -> None:
+    first = await h.calendar.list_changes(None)
+    ev = event(summary="added in the calendar app")
+    href = await h.user_put(ev)
+    second = await h.calendar.list_changes(first.cursor)
+    assert by_href(second) == {href: ev}
+    await h.user_delete(href)
+    third = await h.calendar.list_changes(second.cursor)
+    assert third.removed == [href] and third.items == []
+
+
+async def test_known_etags_are_not_fetched_again(h: Harness) -> None:
+    b = event()
+    ref_a = await h.calendar.create(event())
+    ref_b = await h.calendar.create(b)
+    first = await h.calendar.list_changes(None)
+    known = {i.href: i.etag for i in first.items}
+    full = await h.calendar.list_changes(None, known)
+    assert full.full and full.items == [] and sorted(full.unchanged) == sorted([ref_a.href, ref_b.href])
+    await h.calendar.update(ref_b.href, event(b.uid, summary="b2"), known[ref_b.href])
+    full = await h.calendar.list_changes(None, known)
+    assert full.unchanged == [ref_a.href] and list(by_href(full)) == [ref_b.href]
+    # Incrementally: a change the caller already holds (it wrote it) is not fetched either.
+    known[ref_b.href] = full.items[0].etag
+    incremental = await h.calendar.list_changes(first.cursor, known)
+    assert incremental.items == [] and incremental.unchanged == [ref_b.href]
+
+
+async def test_create_twice_raises_already_exists(h: Harness) -> None:
+    ev = event()
+    await h.calendar.create(ev)
+    with pytest.raises(AlreadyExistsError):
+        await h.calendar.create(event(ev.uid, summary="retried"))
+    [item] = (await h.calendar.list_changes(None)).items
+    assert item.event == ev
+
+
+async def test_stale_etag_raises_conflict(h: Harness) -> None:
+    ev = event()
+    ref = await h.calendar.create(ev)
+    [item] = (await h.calendar.list_changes(None)).items
+    await h.calendar.update(ref.href, event(ev.uid, summary="newer"), item.etag)
+    with pytest.raises(ConflictError):
+        await h.calendar.update(ref.href, event(ev.uid, summary="stale"), item.etag)
+    with pytest.raises(ConflictError):
+        await h.calendar.delete(ref.href, item.etag)
+    [still] = (await h.calendar.list_changes(None)).items
+    assert still.event.master.summary == "newer"
+
+
+async def test_missing_items_raise_not_found(h: Harness) -> None:
+    href = h.calendar.href_for("never-there")
+    with pytest.raises(NotFoundError):
+        await h.calendar.delete(href, None)
+    with pytest.raises(NotFoundError):
+        await h.calendar.update(href, event("never-there"), None)
+    ref = await h.calendar.create(event())
+    await h.calendar.delete(ref.href, None)
+    with pytest.raises(NotFoundError):
+        await h.calendar.delete(ref.href, None)
+    assert (await h.calendar.get([ref.href])) == []
+
+
+async def test_rejected_cursor_raises_cursor_expired(h: Harness) -> None:
+    await h.calendar.create(event())
+    first = await h.calendar.list_changes(None)
+    assert first.cursor
+    with pytest.raises(CursorExpiredError):
+        await h.calendar.list_changes(h.expired_cursor(first.cursor))
+    again = await h.calendar.list_changes(None)
+    assert again.full and len(again.items) == 1
+
+
+async def test_malformed_item_is_reported_and_the_rest_listed(h: Harness) -> None:
+    good = event()
+    ref = await h.calendar.create(good)
+    first = await h.calendar.list_changes(None)
+    bad_href = await h.put_raw("broken-1.ics", MALFORMED)
+    full = await h.calendar.list_changes(None)
+    assert by_href(full) == {ref.href: good}
+    [error] = full.errors
+    assert error.href == bad_href and "DTEND" in error.message
+    incremental = await h.calendar.list_changes(first.cursor)
+    assert incremental.items == [] and [e.href for e in incremental.errors] == [bad_href]
+
+
+async def test_series_with_overrides_survives_a_round_trip(h: Harness) -> None:
+    ev = series(f"{uuid.uuid4()}@test")
+    ref = await h.calendar.create(ev)
+    [item] = (await h.calendar.list_changes(None)).items
+    assert item.href == ref.href
+    assert item.event == ev
+    assert len(item.event.overrides) == 2
+
+
+async def test_all_day_and_odd_uids_round_trip(h: Harness) -> None:
+    ev = Event(f"odd uid/{uuid.uuid4()}@example.com", (Component(start=date(2026, 3, 1), end=date(2026, 3, 3)),))
+    ref = await h.calendar.create(ev)
+    listing = await h.calendar.list_changes(None)
+    assert by_href(listing) == {ref.href: ev}
+    assert [i.event for i in await h.calendar.get([ref.href])] == [ev]
+
+
+async def test_read_only_calendar_refuses_writes(h: Harness) -> None:
+    ref = await h.calendar.create(event())
+    view = h.read_only_view()
+    with pytest.raises(ReadOnlyError):
+        await view.create(event())
+    with pytest.raises(ReadOnlyError):
+        await view.update(ref.href, event(), None)
+    with pytest.raises(ReadOnlyError):
+        await view.delete(ref.href, None)
+    assert [i.href for i in (await view.list_changes(None)).items] == [ref.href]
+
+
+# --------------------------------------------------------------------------- CalDAV on Radicale only
+
+
+@pytest.fixture
+async def caldav_cal(radicale: RadicaleServer, radicale_calendar: str) -> AsyncIterator[CalDAVCalendar]:
+    async with make_client(timeout=10.0) as client:
+        yield CalDAVCalendar("Personal", radicale_calendar, client)
+
+
+async def test_python_caldav_sees_what_we_wrote(caldav_cal: CalDAVCalendar, radicale_calendar: str) -> None:
+    """python-caldav, an independent client, is the oracle of what the server holds."""
+    kept, gone = series(f"{uuid.uuid4()}@test"), event(summary="to delete")
+    await caldav_cal.create(kept)
+    ref = await caldav_cal.create(gone)
+    await caldav_cal.delete(ref.href, None)
+
+    def oracle() -> list[str]:
+        with caldav.DAVClient(url=radicale_calendar) as dav:
+            return [obj.data for obj in dav.calendar(url=radicale_calendar).events()]
+
+    [text] = await asyncio.to_thread(oracle)
+    assert ical.parse_resource(text) == kept
+
+
+async def test_request_counts(caldav_cal: CalDAVCalendar) -> None:
+    counter = counter_for(caldav_cal.client)
+    for _ in range(3):
+        await caldav_cal.create(event())
+    counter.reset()
+    first = await caldav_cal.list_changes(None)
+    assert counter.total == 2  # sync-collection + one multiget
+    counter.reset()
+    await caldav_cal.list_changes(first.cursor)
+    assert counter.total == 1  # nothing changed: one REPORT, no multiget
+    counter.reset()
+    known = {i.href: i.etag for i in first.items}
+    await caldav_cal.list_changes(None, known)
+    assert counter.total == 1  # everything known: no multiget
+
+
+async def test_uid_used_under_another_href_is_already_exists(caldav_cal: CalDAVCalendar, radicale_calendar: str) -> None:
+    ev = event()
+    async with httpx.AsyncClient() as client:
+        response = await client.put(radicale_calendar + "other-name.ics", content=ical.serialize(ev))
+        assert response.status_code == 201
+    with pytest.raises(AlreadyExistsError, match="elsewhere"):
+        await caldav_cal.create(ev)
+
+
+async def test_ctag_fallback_when_sync_collection_is_unavailable(caldav_cal: CalDAVCalendar) -> None:
+    caldav_cal._sync_supported = False  # as if the server had refused sync-collection
+    counter = counter_for(caldav_cal.client)
+    ref = await caldav_cal.create(event())
+    first = await caldav_cal.list_changes(None)
+    assert first.full and first.cursor and first.cursor.startswith("ctag:")
+    counter.reset()
+    same = await caldav_cal.list_changes(first.cursor)
+    assert counter.total == 1 and same.items == [] and not same.full and same.cursor == first.cursor
+    await caldav_cal.create(event())
+    known = {i.href: i.etag for i in first.items}
+    changed = await caldav_cal.list_changes(first.cursor, known)
+    assert changed.full and changed.unchanged == [ref.href] and len(changed.items) == 1
+    assert changed.cursor != first.cursor
+
+
+async def test_check_describes_the_calendar(caldav_cal: CalDAVCalendar, radicale_calendar: str) -> None:
+    description = await caldav_cal.check()
+    assert description.startswith("CalDAV calendar 'Test ") and "sync-token supported" in description
+
+
+async def test_check_on_a_home_set_names_the_calendars(radicale: RadicaleServer) -> None:
+    user = f"u{uuid.uuid4().hex[:8]}"
+    work = radicale.make_calendar(user, "work", displayname="Work")
+    radicale.make_calendar(user, "home", displayname="Home")
+    async with make_client(timeout=10.0, auth=(user, "pw")) as client:
+        not_a_calendar = CalDAVCalendar("oops", f"{radicale.url}/{user}/", client)
+        with pytest.raises(Exception, match="not a calendar") as info:
+            await not_a_calendar.check()
+        assert "'Work'" in str(info.value) and "'Home'" in str(info.value) and work in str(info.value)
+        from mirrorcal.providers.caldav import discover_calendars
+
+        found = dict(await discover_calendars(client, radicale.url + "/"))
+        assert found[work] == "Work" and len(found) == 2

@@ -1,0 +1,399 @@
+"""One contract suite for every ``Store``: MemoryStore, SqlStore on SQLite and on PostgreSQL.
+
+PostgreSQL runs in a fresh schema per test (dropped afterwards) at ``MIRRORCAL_TEST_POSTGRES_URL``
+(default: the local trust-auth server); those cases are skipped when it cannot be reached.
+Set ``MIRRORCAL_REQUIRE_POSTGRES=1`` to make an unreachable server a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+from mirrorcal.errors import StoreError
+from mirrorcal.store.base import CachedItem, MirrorRow, Store
+from mirrorcal.store.memory import MemoryStore
+from mirrorcal.store.sql import SqlStore
+
+PG_URL = os.environ.get("MIRRORCAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+@dataclass
+class Backend:
+    """A store under test plus, for durable backends, a way to open another one on the same data."""
+
+    name: str
+    store: Store
+    reopen: Callable[[], Store] | None = None
+    opened: list[Store] = field(default_factory=list)
+
+    def another(self) -> Store:
+        if self.reopen is None:
+            pytest.skip(f"{self.name} keeps nothing beyond the object")
+        store = self.reopen()
+        self.opened.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in [self.store, *self.opened]:
+            store.close()
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine | None]:
+    if not PG_URL:
+        yield None
+        return
+    try:
+        engine = create_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "no server here"
+        if os.environ.get("MIRRORCAL_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+        return
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    kind = request.param
+    if kind == "memory":
+        b = Backend(kind, MemoryStore())
+        yield b
+        b.close()
+    elif kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state' / 'mirrorcal.db'}"
+        b = Backend(kind, SqlStore.open(url), lambda: SqlStore.open(url))
+        yield b
+        b.close()
+    else:
+        admin: Engine | None = request.getfixturevalue("pg_admin")
+        if admin is None:
+            pytest.skip("PostgreSQL disabled (MIRRORCAL_TEST_POSTGRES_URL is empty)")
+        schema = f"mc_test_{uuid.uuid4().hex[:12]}"
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        url_text = url.render_as_string(hide_password=False)
+        try:
+            b = Backend(kind, SqlStore.open(url_text), lambda: SqlStore.open(url_text))
+            yield b
+            b.close()
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.store
+
+
+def item(href: str, n: int = 0, **changes: object) -> CachedItem:
+    base = CachedItem(
+        href=href,
+        etag=f'"e{n}"',
+        uid=f"uid-{href}",
+        ics=f"BEGIN:VCALENDAR\r\nSUMMARY:Réunion {n} ✓\r\nEND:VCALENDAR\r\n",
+        content_hash=f"h{n}",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def mirror(sync: str, key: str, uid: str, **changes: object) -> MirrorRow:
+    base = MirrorRow(
+        sync=sync,
+        origin_key=key,
+        mirror_uid=uid,
+        href=f"/target/{uid}.ics",
+        etag='"m1"',
+        source_hash="s1",
+        mirror_hash="m1",
+        origin_calendar="client-a",
+        origin_client="Acme",
+        root_key=f"root-{key}",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+# cursors and cached items ---------------------------------------------------------------------
+def test_cursor_unknown_calendar_is_none_and_has_no_items(store: Store) -> None:
+    assert store.get_cursor("nowhere") is None
+    assert store.items("nowhere") == {}
+
+
+def test_apply_listing_stores_items_and_cursor(store: Store) -> None:
+    a, b = item("/a.ics", 1), item("/b.ics", 2, etag=None, marker="mc-123", error="bad DTSTART")
+    store.apply_listing("cal", [a, b], [], "token-1", full=True)
+    assert store.get_cursor("cal") == "token-1"
+    assert store.items("cal") == {"/a.ics": a, "/b.ics": b}
+
+
+def test_full_listing_replaces_the_cache(store: Store) -> None:
+    store.apply_listing("cal", [item("/a.ics"), item("/b.ics")], [], "t1", full=True)
+    c = item("/c.ics")
+    store.apply_listing("cal", [c], ["/ignored.ics"], "t2", full=True)
+    assert store.items("cal") == {"/c.ics": c}
+    assert store.get_cursor("cal") == "t2"
+
+
+def test_incremental_listing_upserts_and_removes(store: Store) -> None:
+    a, b, c = item("/a.ics", 1), item("/b.ics", 1), item("/c.ics", 1)
+    store.apply_listing("cal", [a, b, c], [], "t1", full=True)
+    a2, d = item("/a.ics", 2), item("/d.ics", 1)
+    store.apply_listing("cal", [a2, d], ["/b.ics", "/never-seen.ics"], "t2", full=False)
+    assert store.items("cal") == {"/a.ics": a2, "/c.ics": c, "/d.ics": d}
+    assert store.get_cursor("cal") == "t2"
+
+
+def test_listing_can_clear_the_cursor(store: Store) -> None:
+    store.apply_listing("cal", [item("/a.ics")], [], "t1", full=True)
+    store.apply_listing("cal", [], [], None, full=False)
+    assert store.get_cursor("cal") is None
+    assert set(store.items("cal")) == {"/a.ics"}
+
+
+def test_repeated_href_in_one_listing_keeps_the_last(store: Store) -> None:
+    store.apply_listing("cal", [item("/a.ics", 1), item("/a.ics", 2)], [], "t", full=True)
+    assert store.items("cal") == {"/a.ics": item("/a.ics", 2)}
+
+
+def test_calendars_are_independent(store: Store) -> None:
+    store.apply_listing("one", [item("/a.ics", 1)], [], "t1", full=True)
+    store.apply_listing("two", [item("/a.ics", 2)], [], "t2", full=True)
+    store.apply_listing("one", [], [], "t3", full=True)
+    assert store.items("one") == {}
+    assert store.items("two") == {"/a.ics": item("/a.ics", 2)}
+    assert store.get_cursor("two") == "t2"
+
+
+def test_large_listings(store: Store) -> None:
+    many = [item(f"/cal/{i:05d}.ics", i) for i in range(2500)]
+    store.apply_listing("big", many, [], "t1", full=True)
+    assert len(store.items("big")) == 2500
+    changed = [item(f"/cal/{i:05d}.ics", i + 1) for i in range(0, 2500, 2)]
+    gone = [f"/cal/{i:05d}.ics" for i in range(1, 2500, 2)][:1000]
+    store.apply_listing("big", changed, gone, "t2", full=False)
+    cached = store.items("big")
+    assert len(cached) == 1500
+    assert cached["/cal/00000.ics"] == item("/cal/00000.ics", 1)
+    assert cached["/cal/02499.ics"] == item("/cal/02499.ics", 2499)
+
+
+def test_put_and_remove_item(store: Store) -> None:
+    store.put_item("cal", item("/a.ics", 1))
+    store.put_item("cal", item("/a.ics", 2, marker="mc-x"))
+    store.put_item("cal", item("/b.ics", 1))
+    assert store.items("cal") == {"/a.ics": item("/a.ics", 2, marker="mc-x"), "/b.ics": item("/b.ics", 1)}
+    store.remove_item("cal", "/b.ics")
+    store.remove_item("cal", "/b.ics")
+    store.remove_item("elsewhere", "/a.ics")
+    assert set(store.items("cal")) == {"/a.ics"}
+    assert store.get_cursor("cal") is None
+
+
+def test_forget_calendar(store: Store) -> None:
+    store.apply_listing("cal", [item("/a.ics")], [], "t1", full=True)
+    store.apply_listing("keep", [item("/k.ics")], [], "tk", full=True)
+    store.save_mirror(mirror("s", "k", "mc-1"))
+    store.forget_calendar("cal")
+    store.forget_calendar("never-known")
+    assert store.get_cursor("cal") is None
+    assert store.items("cal") == {}
+    assert store.get_cursor("keep") == "tk"
+    assert set(store.items("keep")) == {"/k.ics"}
+    assert set(store.mirrors("s")) == {"k"}
+
+
+# mirrors --------------------------------------------------------------------------------------
+def test_mirrors_save_upsert_find_delete(store: Store) -> None:
+    m1, m2 = mirror("s1", "k1", "mc-1"), mirror("s1", "k2", "mc-2", etag=None, origin_client=None)
+    other = mirror("s2", "k1", "mc-3", state="forgotten")
+    for row in (m1, m2, other):
+        store.save_mirror(row)
+    assert store.mirrors("s1") == {"k1": m1, "k2": m2}
+    assert store.mirrors("s2") == {"k1": other}
+    assert store.mirrors("s3") == {}
+
+    m1b = replace(m1, etag='"m2"', mirror_hash="m2", href="/target/moved.ics")
+    store.save_mirror(m1b)
+    assert store.mirrors("s1")["k1"] == m1b
+    assert store.mirror_by_uid("mc-1") == m1b
+    assert store.mirror_by_uid("mc-3") == other
+    assert store.mirror_by_uid("missing") is None
+
+    store.delete_mirror("s1", "k1")
+    store.delete_mirror("s1", "k1")
+    assert store.mirrors("s1") == {"k2": m2}
+    assert store.mirror_by_uid("mc-1") is None
+
+
+def test_mirror_uid_is_unique(store: Store) -> None:
+    store.save_mirror(mirror("s1", "k1", "mc-1"))
+    with pytest.raises(StoreError):
+        store.save_mirror(mirror("s2", "k9", "mc-1"))
+    assert store.mirrors("s2") == {}
+    assert store.mirror_by_uid("mc-1") == mirror("s1", "k1", "mc-1")
+
+
+def test_a_mirror_can_change_its_uid(store: Store) -> None:
+    store.save_mirror(mirror("s1", "k1", "mc-1"))
+    store.save_mirror(mirror("s1", "k1", "mc-2"))
+    assert store.mirror_by_uid("mc-1") is None
+    assert store.mirror_by_uid("mc-2") == mirror("s1", "k1", "mc-2")
+
+
+# runs and history -----------------------------------------------------------------------------
+def test_runs_start_finish_last(store: Store) -> None:
+    assert store.last_run("s") is None
+    r1 = store.start_run("s", T0)
+    r2 = store.start_run("other", T0)
+    run = store.last_run("s")
+    assert run is not None
+    assert (run.id, run.sync, run.started_at, run.finished_at, run.counts, run.error) == (r1, "s", T0, None, {}, None)
+
+    store.finish_run(r1, T0 + timedelta(seconds=3), {"create": 2, "skip": 5}, None)
+    r3 = store.start_run("s", T0 + timedelta(minutes=5))
+    assert len({r1, r2, r3}) == 3 and r3 > r1
+    store.finish_run(r3, T0 + timedelta(minutes=6), {}, "provider said no")
+    last = store.last_run("s")
+    assert last is not None
+    assert (last.id, last.finished_at, last.counts, last.error) == (r3, T0 + timedelta(minutes=6), {}, "provider said no")
+
+
+def test_finished_counts_round_trip(store: Store) -> None:
+    r = store.start_run("s", T0)
+    counts = {"create": 3, "update": 0, "delete": 1}
+    store.finish_run(r, T0, counts, None)
+    counts["create"] = 99
+    last = store.last_run("s")
+    assert last is not None and last.counts == {"create": 3, "update": 0, "delete": 1}
+
+
+def test_datetimes_come_back_aware_in_utc(store: Store) -> None:
+    paris = timezone(timedelta(hours=1))
+    r = store.start_run("s", datetime(2026, 3, 1, 10, 30, tzinfo=paris))
+    store.record(r, "s", "k", "create", "new", "Busy", datetime(2026, 3, 1, 10, 31, tzinfo=paris))
+    run = store.last_run("s")
+    assert run is not None and run.started_at == T0
+    assert run.started_at.utcoffset() == timedelta(0)
+    at = store.history("s")[0].at
+    assert at == T0 + timedelta(minutes=1) and at.utcoffset() == timedelta(0)
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.start_run("s", datetime(2026, 3, 1, 9, 30))
+    r = store.start_run("s", T0)
+    with pytest.raises(StoreError):
+        store.finish_run(r, datetime(2026, 3, 1, 9, 31), {}, None)
+
+
+def test_unknown_run_is_an_error(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.finish_run(424242, T0, {}, None)
+    with pytest.raises(StoreError):
+        store.record(424242, "s", "k", "create", "new", "x", T0)
+    assert store.history() == []
+
+
+def test_history_newest_first_filtered_and_limited(store: Store) -> None:
+    r1 = store.start_run("s1", T0)
+    r2 = store.start_run("s2", T0)
+    for i in range(5):
+        store.record(r1, "s1", f"k{i}", "create", "new event", f"event {i}", T0 + timedelta(seconds=i))
+        store.record(r2, "s2", f"k{i}", "skip", "declined", f"other {i}", T0 + timedelta(seconds=i))
+    s1 = store.history("s1")
+    assert [h.origin_key for h in s1] == ["k4", "k3", "k2", "k1", "k0"]
+    h = s1[0]
+    assert (h.run_id, h.sync, h.action, h.reason, h.summary, h.at) == (
+        r1,
+        "s1",
+        "create",
+        "new event",
+        "event 4",
+        T0 + timedelta(seconds=4),
+    )
+    everything = store.history()
+    assert [(h.sync, h.origin_key) for h in everything[:3]] == [("s2", "k4"), ("s1", "k4"), ("s2", "k3")]
+    assert len(everything) == 10
+    assert [h.origin_key for h in store.history("s2", limit=2)] == ["k4", "k3"]
+    assert len(store.history(limit=3)) == 3
+    assert store.history("nobody") == []
+    assert store.history(limit=0) == []
+
+
+# secrets --------------------------------------------------------------------------------------
+def test_secret_is_random_and_stable(store: Store) -> None:
+    key = store.secret("mirror-id")
+    assert isinstance(key, bytes) and len(key) == 32
+    assert store.secret("mirror-id") == key
+    assert store.secret("another") != key
+
+
+# durability (durable backends only) ---------------------------------------------------------------
+def test_second_store_sees_committed_writes_without_close(backend: Backend) -> None:
+    first = backend.store
+    first.apply_listing("cal", [item("/a.ics")], [], "t1", full=True)
+    first.save_mirror(mirror("s", "k", "mc-1"))
+    run = first.start_run("s", T0)
+    key = first.secret("mirror-id")
+
+    second = backend.another()
+    assert second.get_cursor("cal") == "t1"
+    assert second.items("cal") == {"/a.ics": item("/a.ics")}
+    assert second.mirror_by_uid("mc-1") == mirror("s", "k", "mc-1")
+    assert second.secret("mirror-id") == key
+
+    second.finish_run(run, T0 + timedelta(seconds=1), {"create": 1}, None)
+    second.record(run, "s", "k", "create", "new", "x", T0)
+    last = first.last_run("s")
+    assert last is not None and last.counts == {"create": 1}
+    assert [h.origin_key for h in first.history("s")] == ["k"]
+
+
+def test_secret_survives_reopen(backend: Backend) -> None:
+    key = backend.store.secret("mirror-id")
+    backend.store.close()
+    again = backend.another()
+    assert again.secret("mirror-id") == key
+    assert again.secret("mirror-id") == key
+
+
+def test_concurrent_writers_on_one_database(backend: Backend) -> None:
+    stores = [backend.store, backend.another()]
+    run = backend.store.start_run("s", T0)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        store = stores[n % 2]
+        try:
+            for i in range(25):
+                store.record(run, "s", f"w{n}-{i}", "create", "new", "x", T0)
+                store.put_item("cal", item(f"/w{n}-{i}.ics"))
+                store.secret("shared")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(backend.store.history("s", limit=1000)) == 100
+    assert len(stores[1].items("cal")) == 100
+    assert stores[0].secret("shared") == stores[1].secret("shared")

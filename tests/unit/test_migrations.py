@@ -1,0 +1,144 @@
+"""The packaged Alembic migrations: up, down and up again; they match the models; opening SQLite."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from mirrorcal.errors import StoreError
+from mirrorcal.store.sql import Base, SqlStore, alembic_config
+
+TABLES = {"calendar_state", "items", "mirrors", "runs", "history", "secrets"}
+PG_URL = os.environ.get("MIRRORCAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def _diff(url: str) -> list[object]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = alembic_config(url=url)
+    command.upgrade(cfg, "head")
+    assert _tables(url) == TABLES
+    command.downgrade(cfg, "base")
+    assert _tables(url) == set()
+    command.upgrade(cfg, "head")
+    assert _tables(url) == TABLES
+    assert _diff(url) == []
+
+
+def test_models_match_the_migration_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    SqlStore.open(url).close()
+    assert _diff(url) == []
+
+
+def test_models_match_the_migration_on_postgresql() -> None:
+    admin = create_engine(PG_URL)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # no server here
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    schema = f"mc_test_{uuid.uuid4().hex[:12]}"
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        SqlStore.open(url).close()
+        SqlStore.open(url).close()  # a second open finds head and does nothing
+        assert _tables(url) == TABLES
+        assert _diff(url) == []
+        command.downgrade(alembic_config(url=url), "base")
+        assert _tables(url) == set()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_offline_sql_renders(capsys: pytest.CaptureFixture[str]) -> None:
+    command.upgrade(alembic_config(url="sqlite://"), "head", sql=True)
+    assert "CREATE TABLE mirrors" in capsys.readouterr().out
+
+
+def test_open_creates_the_directory_and_sets_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "state.db"
+    store = SqlStore.open(f"sqlite:///{path}")
+    try:
+        assert path.exists()
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    finally:
+        store.close()
+
+
+def test_open_in_memory_sqlite() -> None:
+    store = SqlStore.open("sqlite://")
+    try:
+        assert store.secret("k") == store.secret("k")
+    finally:
+        store.close()
+
+
+def test_open_migrates_an_old_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    SqlStore.open(url).close()
+    command.downgrade(alembic_config(url=url), "base")
+    store = SqlStore.open(url)
+    store.close()
+    assert _tables(url) == TABLES
+
+
+def test_database_from_a_newer_mirrorcal_is_a_store_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    SqlStore.open(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreError):
+        SqlStore.open(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["not a url", "nosuchdialect://x", "postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2"],
+)
+def test_bad_urls_are_store_errors(url: str) -> None:
+    with pytest.raises(StoreError):
+        SqlStore.open(url)
+
+
+def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError):
+        SqlStore.open(f"sqlite:///{blocker / 'state.db'}")
