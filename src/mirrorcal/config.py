@@ -198,7 +198,9 @@ class _Table:
     Keys outside ``allowed`` are rejected on construction, with a did-you-mean suggestion.
     """
 
-    def __init__(self, data: Mapping[str, Any], path: str, allowed: Collection[str] | None, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], path: str, allowed: Collection[str] | None, env: Mapping[str, str]
+    ) -> None:
         self.data, self.path, self.env = data, path, env
         if allowed is not None:
             for name in data:
@@ -256,7 +258,9 @@ class _Table:
         if single and isinstance(value, str):
             return [(self.key(name), _string(value, self.key(name), self.env))]
         if not isinstance(value, list):
-            raise ConfigError(self.key(name), "must be a list of strings" + (" (or one string)" if single else ""))
+            raise ConfigError(
+                self.key(name), "must be a list of strings" + (" (or one string)" if single else "")
+            )
         key = self.key(name)
         return [(f"{key}[{i}]", _string(item, f"{key}[{i}]", self.env)) for i, item in enumerate(value)]
 
@@ -347,9 +351,7 @@ def _hours(text: str | None, key: str) -> tuple[time, time] | None:
         return None
     match = _HOURS.fullmatch(text)
     try:
-        if match is None:
-            raise ValueError
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        h1, m1, h2, m2 = (int(g) for g in match.groups()) if match else (-1,) * 4
         start, end = time(h1, m1), time(h2, m2)
     except ValueError:
         raise ConfigError(key, 'must look like 08:00-19:00 (24-hour clock), or "" for any time') from None
@@ -435,7 +437,7 @@ def _file_location(t: _Table, base_dir: Path) -> Path:
     if url is not None:
         parts = urlsplit(url)
         if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost") or not parts.path:
-            raise ConfigError(t.key("url"), f"must be a file:/// URL for kind = \"file\" (got {url!r})")
+            raise ConfigError(t.key("url"), f'must be a file:/// URL for kind = "file" (got {url!r})')
         return Path(unquote(parts.path))
     if text is None:
         raise ConfigError(t.key("path"), 'is required for kind = "file" (or url = "file:///...")')
@@ -476,7 +478,8 @@ def _syncs(raws: list[_Table], calendars: Mapping[str, CalendarConfig]) -> list[
             direction = (half.source, half.target)
             if direction in directions:
                 raise ConfigError(
-                    t.path, f"copies '{half.source}' to '{half.target}', which {directions[direction]} already does"
+                    t.path,
+                    f"copies '{half.source}' to '{half.target}', which {directions[direction]} already does",
                 )
             directions[direction] = f"{t.path} ('{spec.name}')"
         specs.extend(halves)
@@ -491,14 +494,16 @@ def _sync(t: _Table, calendars: Mapping[str, CalendarConfig]) -> tuple[SyncSpec,
     source, target = (_calendar_ref(t, side, calendars) for side in ("from", "to"))
     if source.name == target.name:
         raise ConfigError(t.key("to"), f"from and to are the same calendar ('{target.name}')")
-    if target.kind == "ics":
-        raise ConfigError(t.key("to"), f"'{target.name}' is an ICS feed and is read-only; it cannot be a sync target")
     if target.read_only:
-        raise ConfigError(t.key("to"), f"'{target.name}' is marked read_only; it cannot be a sync target")
+        raise ConfigError(
+            t.key("to"), f"'{target.name}' {_read_only_reason(target)}; it cannot be a sync target"
+        )
     two_way = t.boolean("two_way", False)
     if two_way and source.read_only:
-        why = "an ICS feed" if source.kind == "ics" else "marked read_only"
-        raise ConfigError(t.key("two_way"), f"two_way needs both calendars writable; '{source.name}' is {why}")
+        raise ConfigError(
+            t.key("two_way"),
+            f"two_way needs both calendars writable; '{source.name}' {_read_only_reason(source)}",
+        )
 
     privacy = Privacy(t.choice("privacy", [p.value for p in Privacy]))
     title = t.string("title")
@@ -522,6 +527,10 @@ def _sync(t: _Table, calendars: Mapping[str, CalendarConfig]) -> tuple[SyncSpec,
         owner_emails=source.emails,
     )
     return spec, two_way
+
+
+def _read_only_reason(calendar: CalendarConfig) -> str:
+    return "is an ICS feed and is read-only" if calendar.kind == "ics" else "is marked read_only"
 
 
 def _calendar_ref(t: _Table, side: str, calendars: Mapping[str, CalendarConfig]) -> CalendarConfig:

@@ -33,6 +33,7 @@ import icalendar
 import recurring_ical_events
 
 from . import ical
+from .errors import InvalidEventError
 from .model import Event
 
 GRID = timedelta(minutes=5)
@@ -61,13 +62,20 @@ class Busy:
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise ValueError(f"busy block {self.summary!r} needs aware start and end")
-        if self.end <= self.start:
-            raise ValueError(f"busy block {self.summary!r} ends before it starts")
+        if self.end.astimezone(UTC) <= self.start.astimezone(UTC):  # one zone compares wall clocks
+            raise ValueError(f"busy block {self.summary!r} does not end after it starts")
 
     def as_json(self, tz: tzinfo | None = None) -> dict[str, str]:
         """``{"calendar", "summary", "start", "end"}`` with ISO 8601 times carrying their offset (in ``tz`` if given)."""
-        start, end = (self.start, self.end) if tz is None else (self.start.astimezone(tz), self.end.astimezone(tz))
-        return {"calendar": self.calendar, "summary": self.summary, "start": start.isoformat(), "end": end.isoformat()}
+        start, end = (
+            (self.start, self.end) if tz is None else (self.start.astimezone(tz), self.end.astimezone(tz))
+        )
+        return {
+            "calendar": self.calendar,
+            "summary": self.summary,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -116,15 +124,22 @@ def occurrences(
     included), cancelled ones (STATUS:CANCELLED), ones an attendee in ``declined_by`` (e-mails,
     any case) declined, and ones that take no time. Floating times and all-day dates are read in
     ``tz`` (an all-day occurrence is the whole local day). Times come back in ``tz``; a naive
-    ``start``/``end`` is read in ``tz``. Errors of the iCalendar form propagate as raised.
+    ``start``/``end`` is read in ``tz``. Raises InvalidEventError when the series cannot be
+    expanded (e.g. an unreadable RRULE), naming the event's UID.
     """
     lo, hi = _utc(start, tz), _utc(end, tz)
     if hi <= lo:
         return []
     declined = frozenset(e.lower() for e in declined_by)
     booked = _Booked(event)
+    try:
+        expanded = recurring_ical_events.of(ical.occurrences_calendar(event)).between(
+            lo - _SLACK, hi + _SLACK
+        )
+    except ValueError as exc:  # recurring_ical_events.InvalidCalendar is one
+        raise InvalidEventError(f"event {event.uid!r}: cannot expand its occurrences: {exc}") from exc
     found: list[Busy] = []
-    for occ in recurring_ical_events.of(ical.occurrences_calendar(event)).between(lo - _SLACK, hi + _SLACK):
+    for occ in expanded:
         if str(occ.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
             continue
         if str(occ.get("STATUS", "")).upper() == "CANCELLED":
@@ -144,7 +159,7 @@ def occurrences(
                 created=booked(occ),
             )
         )
-    found.sort(key=lambda b: (b.start, b.end, b.summary))
+    found.sort(key=lambda b: (b.start.astimezone(UTC), b.end.astimezone(UTC), b.summary))
     return found
 
 
@@ -233,7 +248,12 @@ def _collapse(busy: Iterable[Busy]) -> list[_Block]:
 
 def _keep_rank(block: _Block) -> tuple[bool, datetime, str, str]:
     created = block.busy.created
-    return (created is None, created.astimezone(UTC) if created else _EPOCH, block.busy.calendar, block.busy.summary)
+    return (
+        created is None,
+        _EPOCH if created is None else created.astimezone(UTC),
+        block.busy.calendar,
+        block.busy.summary,
+    )
 
 
 def _order(block: _Block) -> tuple[datetime, datetime, str, str, str]:
@@ -243,8 +263,8 @@ def _order(block: _Block) -> tuple[datetime, datetime, str, str, str]:
 def _to_move(x: _Block, y: _Block) -> tuple[_Block, _Block]:
     """``(stays, moves)``: the later booked moves; unknown or equal booking: the later start (then order)."""
     cx, cy = x.busy.created, y.busy.created
-    if cx is not None and cy is not None and cx != cy:
-        return (x, y) if cx < cy else (y, x)
+    if cx is not None and cy is not None and cx.astimezone(UTC) != cy.astimezone(UTC):
+        return (x, y) if cx.astimezone(UTC) < cy.astimezone(UTC) else (y, x)
     return (x, y) if _order(x) <= _order(y) else (y, x)
 
 
@@ -259,10 +279,11 @@ def find_conflicts(
     """Every pair of busy blocks with different roots that overlap or whose gap is below ``buffer``.
 
     Sorted by ``a.start`` (then ``b.start``). Each pair is listed once; same-root blocks with equal
-    times collapse first. ``proposed_start`` (in ``tz``) is the earliest grid instant ``s >= b.start``,
-    ``s`` before the same local time ``search_days`` later, such that ``[s - buffer, s + len(b) + buffer)`` overlaps no block of
-    another root and, with ``working_hours`` (local wall times, start < end), ``[s, s + len(b))``
-    lies within them on one local day. Sort and sweep: O(n log n + pairs checked).
+    times collapse first. ``proposed_start`` (in ``tz``) is the earliest grid instant ``s`` from
+    ``b.start`` until the same local time ``search_days`` later such that
+    ``[s - buffer, s + len(b) + buffer)`` overlaps no block of another root and, with
+    ``working_hours`` (local wall times, start < end), ``[s, s + len(b))`` lies within them on one
+    local day. Sort and sweep: O(n log n + pairs checked), one proposal per block moved.
     Raises ``ValueError`` for a negative buffer or working hours that end before they start.
     """
     if buffer < timedelta(0):
@@ -288,11 +309,24 @@ def find_conflicts(
                 proposals[moves] = finder.earliest(moves)
             proposed = proposals[moves]
             found.append(
-                Conflict(stays.busy, moves.busy, minutes, None if proposed is None else proposed.astimezone(tz))
+                Conflict(
+                    stays.busy, moves.busy, minutes, None if proposed is None else proposed.astimezone(tz)
+                )
             )
         heapq.heappush(active, (block.end + buffer, index))
-    found.sort(key=lambda c: (c.a.start, c.b.start, c.a.calendar, c.a.summary, c.b.calendar, c.b.summary))
+    found.sort(key=_conflict_order)
     return found
+
+
+def _conflict_order(c: Conflict) -> tuple[datetime, datetime, str, str, str, str]:
+    return (
+        c.a.start.astimezone(UTC),
+        c.b.start.astimezone(UTC),
+        c.a.calendar,
+        c.a.summary,
+        c.b.calendar,
+        c.b.summary,
+    )
 
 
 class _SlotFinder:
@@ -316,6 +350,7 @@ class _SlotFinder:
         self._tz = tz
         self._hours = working_hours
         self._days = timedelta(days=search_days)
+        self._open: dict[date, tuple[datetime, datetime]] = {}
         none: tuple[datetime, str | None] = (_EPOCH, None)
         first, second = none, none  # latest end so far; latest end of a root other than first's
         top: list[tuple[tuple[datetime, str | None], tuple[datetime, str | None]]] = []
@@ -339,9 +374,17 @@ class _SlotFinder:
         return first[0] if first[1] != root else second[0]
 
     def _day(self, day: date) -> tuple[datetime, datetime]:
-        assert self._hours is not None
-        open_, close = self._hours
-        return _utc(datetime.combine(day, open_), self._tz), _utc(datetime.combine(day, close), self._tz)
+        """When working hours open and close on local ``day``, as UTC (cached: many jumps ask)."""
+        bounds = self._open.get(day)
+        if bounds is None:
+            assert self._hours is not None
+            open_, close = self._hours
+            bounds = (
+                _utc(datetime.combine(day, open_), self._tz),
+                _utc(datetime.combine(day, close), self._tz),
+            )
+            self._open[day] = bounds
+        return bounds
 
     def earliest(self, block: _Block) -> datetime | None:
         """The earliest free grid instant for ``block`` (UTC), or None within the horizon."""

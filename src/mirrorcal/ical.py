@@ -92,7 +92,9 @@ def parse_resource(text: str) -> Event:
             raise InvalidEventError(f"event {label}: {exc}") from None
     masters = [c for c in components if c.recurrence_id is None]
     if len(masters) > 1:
-        raise InvalidEventError(f"event {label}: {len(masters)} VEVENTs without RECURRENCE-ID (several masters)")
+        raise InvalidEventError(
+            f"event {label}: {len(masters)} VEVENTs without RECURRENCE-ID (several masters)"
+        )
     overrides = _sorted_overrides(c for c in components if c.recurrence_id is not None)
     _check_unique_overrides(overrides, label)
     return Event(uid=uid, components=(*masters, *overrides), marker=_marker(vevents), raw=text)
@@ -210,7 +212,9 @@ def _load(text: str) -> Calendar:
             with _quiet():
                 cal = x_wr_timezone.to_standard(cal)
         except Exception as exc:
-            raise InvalidEventError(f"cannot apply X-WR-TIMEZONE {str(cal['X-WR-TIMEZONE'])!r}: {exc}") from None
+            raise InvalidEventError(
+                f"cannot apply X-WR-TIMEZONE {str(cal['X-WR-TIMEZONE'])!r}: {exc}"
+            ) from None
     return cal
 
 
@@ -232,7 +236,11 @@ def _component(vevent: VEvent, zones: dict[str, Timezone]) -> Component:
         end = start if isinstance(start, datetime) else start + timedelta(days=1)
     if isinstance(start, datetime) != isinstance(end, datetime):
         raise InvalidEventError("DTSTART and DTEND mix a date with a date-time")
-    if isinstance(start, datetime) and isinstance(end, datetime) and (start.tzinfo is None) != (end.tzinfo is None):
+    if (
+        isinstance(start, datetime)
+        and isinstance(end, datetime)
+        and (start.tzinfo is None) != (end.tzinfo is None)
+    ):
         raise InvalidEventError("DTSTART and DTEND mix a floating time with a zoned one")
     if end < start:
         raise InvalidEventError(f"DTEND before DTSTART ({_show(end)} < {_show(start)})")
@@ -257,7 +265,9 @@ def _component(vevent: VEvent, zones: dict[str, Timezone]) -> Component:
         rrule=tuple(_rrule_text(r) for r in _as_list(vevent.get("RRULE"))),
         exdates=tuple(_moments(vevent.get("EXDATE"), zones, "EXDATE")),
         rdates=tuple(_moments(vevent.get("RDATE"), zones, "RDATE")),
-        categories=tuple(str(cat) for c in _as_list(vevent.get("CATEGORIES")) for cat in getattr(c, "cats", [c])),
+        categories=tuple(
+            str(cat) for c in _as_list(vevent.get("CATEGORIES")) for cat in getattr(c, "cats", [c])
+        ),
         created=_utc_stamp(vevent.get("CREATED")),
         last_modified=_utc_stamp(vevent.get("LAST-MODIFIED")),
     )
@@ -376,7 +386,10 @@ def _iana_equivalent(custom: tzinfo, year: int) -> ZoneInfo | None:
     except Exception:
         return None
     hourly = [
-        weekly[i - 1] + timedelta(hours=h) for i in range(1, len(weekly)) if want[i] != want[i - 1] for h in range(169)
+        weekly[i - 1] + timedelta(hours=h)
+        for i in range(1, len(weekly))
+        if want[i] != want[i - 1]
+        for h in range(169)
     ]
     want_hourly = [_offset(custom, p) for p in hourly]
     for name in _candidate_zones():
@@ -393,14 +406,19 @@ def _candidate_zones() -> tuple[str, ...]:
     """IANA zones to try: CLDR's representative zones first, then the rest, legacy names last."""
     available = available_timezones()
     preferred = sorted({z for z in WINDOWS_TO_OLSON.values() if z in available})
-    rest = sorted(z for z in available if z not in preferred and not z.startswith(("posix/", "right/", "SystemV/")))
+    rest = sorted(
+        z for z in available if z not in preferred and not z.startswith(("posix/", "right/", "SystemV/"))
+    )
     regional = [z for z in rest if "/" in z and not z.startswith("Etc/")]
     legacy = [z for z in rest if z not in regional]
     return (*preferred, *regional, *legacy)
 
 
 def _add_duration(start: Moment, duration: timedelta) -> Moment:
-    """DTSTART + DURATION per RFC 5545: whole days are nominal (wall clock), the rest exact."""
+    """DTSTART + DURATION per RFC 5545: whole days are nominal (wall clock), the rest exact.
+
+    icalendar hands DURATION over as a ``timedelta``, so ``PT24H`` reads like ``P1D``: whole
+    days are taken as nominal days either way (as recurring-ical-events does)."""
     if not isinstance(start, datetime):
         return start + timedelta(days=duration.days)
     days = timedelta(days=duration.days)
@@ -505,7 +523,9 @@ def serialize(event: Event, *, dtstamp: datetime | None = None) -> str:
     VALUE=DATE, TZID, floating or Z as the model says, RECURRENCE-ID, each non-empty field,
     and X-MIRRORCAL-MIRROR when ``event.marker`` is set). DTSTAMP is ``dtstamp``, else the
     component's LAST-MODIFIED, CREATED, else now. ``parse_resource`` of the result gives the
-    same components back. A tzinfo that is neither ZoneInfo nor UTC is written in UTC.
+    same components back, except that trailing backslashes of an attendee's name are dropped
+    (icalendar would write them unquoted and corrupt the parameters that follow). A tzinfo that
+    is neither ZoneInfo nor UTC is written in UTC.
     """
     if event.raw is not None:
         return event.raw
@@ -540,8 +560,9 @@ def _build(event: Event, dtstamp: datetime | None) -> Calendar:
             vevent.add("ORGANIZER", vCalAddress(f"mailto:{c.organizer}"))
         for a in c.attendees:
             address = vCalAddress(f"mailto:{a.email}")
-            if a.name:
-                address.params["CN"] = a.name
+            name = a.name.rstrip("\\")  # icalendar leaves CN=x\ unquoted, which then eats the next ';'
+            if name:
+                address.params["CN"] = name
             address.params["PARTSTAT"] = a.partstat
             address.params["ROLE"] = a.role
             vevent.add("ATTENDEE", address, encode=False)
@@ -619,10 +640,14 @@ def _normal(component: icalendar.cal.component.Component, *, top: bool = False) 
             continue
         for item in _as_list(value):
             params = getattr(item, "params", None)
-            param_text = ";".join(
-                f"{k.upper()}={v if not isinstance(v, list) else ','.join(map(str, v))}"
-                for k, v in sorted(params.items(), key=lambda kv: kv[0].upper())
-            ) if params else ""
+            param_text = (
+                ";".join(
+                    f"{k.upper()}={v if not isinstance(v, list) else ','.join(map(str, v))}"
+                    for k, v in sorted(params.items(), key=lambda kv: kv[0].upper())
+                )
+                if params
+                else ""
+            )
             try:
                 value_text = item.to_ical()
                 value_text = value_text.decode("utf-8") if isinstance(value_text, bytes) else str(value_text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import time, timedelta
 from pathlib import Path
@@ -81,7 +82,12 @@ def parse(text: str, env: dict[str, str] | None = None, base_dir: Path = BASE) -
 
 
 def sync(
-    body: str = "", *, name: str = "s", frm: str = "client-c-ats", to: str = "personal", privacy: str | None = "full"
+    body: str = "",
+    *,
+    name: str = "s",
+    frm: str = "client-c-ats",
+    to: str = "personal",
+    privacy: str | None = "full",
 ) -> str:
     """One [[syncs]] entry."""
     lines = ["[[syncs]]", f'name = "{name}"', f'from = "{frm}"', f'to = "{to}"']
@@ -92,6 +98,7 @@ def sync(
 
 # --------------------------------------------------------------------------- errors
 
+# fmt: off
 ERRORS = [
     # (id, text, key, fragment of the problem)
     ("bad kind", CALENDARS.replace('kind = "caldav"', 'kind = "cladav"'), "calendars.personal.kind",
@@ -202,9 +209,12 @@ ERRORS = [
     ("e-mail type", CALENDARS.replace('client = "me"', "email = 3"), "calendars.personal.email",
      "must be a list of strings (or one string)"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("text", "key", "fragment"), [row[1:] for row in ERRORS], ids=[row[0] for row in ERRORS])
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"), [row[1:] for row in ERRORS], ids=[row[0] for row in ERRORS]
+)
 def test_each_mistake_names_its_key_and_the_problem(text: str, key: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse(text)
@@ -446,8 +456,18 @@ on_target_delete = "forget"
 window_days = 30
 """
     there, back = parse(text).syncs
-    assert (there.name, there.source, there.target, there.pair) == ("a-both-ways", "client-a", "personal", "a-both-ways~back")
-    assert (back.name, back.source, back.target, back.pair) == ("a-both-ways~back", "personal", "client-a", "a-both-ways")
+    assert (there.name, there.source, there.target, there.pair) == (
+        "a-both-ways",
+        "client-a",
+        "personal",
+        "a-both-ways~back",
+    )
+    assert (back.name, back.source, back.target, back.pair) == (
+        "a-both-ways~back",
+        "personal",
+        "client-a",
+        "a-both-ways",
+    )
     assert (there.source_client, there.target_client) == ("A", "me")
     assert (back.source_client, back.target_client) == ("me", "A")
     assert there.owner_emails == frozenset({"recruiter@client-a.example", "alias@client-a.example"})
@@ -503,7 +523,9 @@ def test_sqlite_paths_are_relative_to_the_config_file(
         ('url = "file://localhost/data/notes.ics"', "/data/notes.ics"),
     ],
 )
-def test_file_calendars_resolve_their_path(location: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_calendars_resolve_their_path(
+    location: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HOME", "/home/rec")
     cal = parse(f'[calendars.notes]\nkind = "file"\n{location}\n').calendars["notes"]
     assert cal.path == Path(expected)
@@ -565,3 +587,32 @@ def test_local_timezone(tmp_path: Path) -> None:
     assert local_timezone({"TZ": "not a zone"}, link) == ZoneInfo("Europe/Paris")
     assert local_timezone({}, link) == ZoneInfo("Europe/Paris")
     assert local_timezone({}, tmp_path / "missing") == ZoneInfo("UTC")
+
+
+def test_the_example_in_the_user_reference_parses() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", doc, re.DOTALL)
+    assert example is not None
+    env = {name: "x" for name in re.findall(r"\$\{(\w+)\}", example.group(1))}
+    config = parse(example.group(1), env=env)
+    assert list(config.calendars) == ["personal", "client-a", "client-b", "client-c-ats"]
+    assert config.calendars["client-c-ats"].url == "https://jobs.lever.example/calendar/x.ics"
+    assert [(s.source, s.target, s.privacy.value) for s in config.syncs] == [
+        ("client-a", "personal", "full"),
+        ("client-b", "personal", "full"),
+        ("client-c-ats", "personal", "full"),
+        ("personal", "client-a", "private"),
+        ("personal", "client-b", "private"),
+    ]
+    assert config.conflict_buffer == timedelta(minutes=10)
+    # uncommenting the Client C calendar and its sync gives a valid file too
+    text = example.group(1)
+    tail = text[text.index("# [calendars.client-c]") :]
+    uncommented = text.replace(tail, re.sub(r"^# ?", "", tail, flags=re.MULTILINE))
+    config = parse(uncommented, env=env | {"CLIENT_C_PASSWORD": "x"})
+    assert config.calendars["client-c"].client == config.calendars["client-c-ats"].client == "C"
+    assert (config.syncs[-1].source, config.syncs[-1].target, config.syncs[-1].privacy) == (
+        "personal",
+        "client-c",
+        Privacy.PRIVATE,
+    )

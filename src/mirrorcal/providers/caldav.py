@@ -13,6 +13,8 @@ way (``canonical_href``) so hrefs we build and hrefs the server returns compare 
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -42,6 +44,7 @@ _XML = {"Content-Type": "application/xml; charset=utf-8"}
 MULTIGET_BATCH = 500
 CTAG_PREFIX = "ctag:"
 _MAX_SYNC_ROUNDS = 1000
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_~@+=-][A-Za-z0-9._~@+=-]{0,150}")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
@@ -253,8 +256,10 @@ class CalDAVCalendar(Calendar):
     # ----------------------------------------------------------------- hrefs
 
     def href_for(self, uid: str) -> str:
-        """The collection path + the percent-encoded UID + ``.ics``."""
-        return self._path + quote(uid, safe="") + ".ics"
+        """The collection path + the UID + ``.ics``; a UID unfit for a path segment (``/``, odd
+        characters, too long) is replaced by a hash of it, so the href stays deterministic."""
+        name = uid if _SAFE_NAME.fullmatch(uid) else "uid-" + hashlib.sha256(uid.encode()).hexdigest()[:40]
+        return self._path + quote(name, safe="") + ".ics"
 
     def _url(self, href: str) -> str:
         return urljoin(self.url, href)

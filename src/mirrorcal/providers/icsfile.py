@@ -150,6 +150,10 @@ class IcsFileCalendar(Calendar):
             if etag is not None and etag != old.etag:
                 raise ConflictError(f"{self._where}: {href} changed (etag {old.etag[:12]}…, expected {etag[:12]}…)")
             target = self._href_of(event) if event is not None else href
+            if event is not None and target != href and (
+                target in entries or (event.uid and any(e.parsed.uid == event.uid for e in doc.entries))
+            ):
+                raise ConflictError(f"{self._where}: cannot move {href} to {target}: that key is taken")
 
         cal = _calendar(text) if text is not None else _empty_calendar()
         if old is not None:
@@ -280,30 +284,25 @@ def _add_missing_timezones(cal: ICalendar) -> None:
 def _remove(cal: ICalendar, entry: Entry, doc: Document) -> None:
     """Remove the VEVENTs of ``entry`` from ``cal``.
 
-    An event with a unique UID owns every VEVENT with that UID. Otherwise (no UID, repeated
-    UID) the VEVENTs are found by reading each candidate as parsing did and comparing
-    components, so only that event's VEVENTs go.
+    When the entry's UID is unique and every VEVENT with it belongs to the entry, those VEVENTs
+    go. Otherwise (no UID, a repeated UID, a VEVENT with that UID that did not parse) each
+    candidate is read as parsing did and only those equal to the entry's components go.
     """
     uid = entry.parsed.uid
-    unique = uid and sum(1 for e in doc.entries if e.parsed.uid == uid) == 1 and not _has_errors_for(uid, doc)
-    zones = [c for c in cal.subcomponents if c.name == "VTIMEZONE"]
-    wanted = list(entry.parsed.components)
-    keep = []
-    for sub in cal.subcomponents:
-        if sub.name == "VEVENT" and str(sub.get("UID", "")).strip() == uid:
-            if unique:
-                continue
+    candidates = [s for s in cal.subcomponents if s.name == "VEVENT" and str(s.get("UID", "")).strip() == uid]
+    owned = bool(uid) and sum(1 for e in doc.entries if e.parsed.uid == uid) == 1
+    if owned and len(candidates) == len(entry.parsed.components):
+        drop = {id(c) for c in candidates}
+    else:
+        zones = [c for c in cal.subcomponents if c.name == "VTIMEZONE"]
+        wanted = list(entry.parsed.components)
+        drop = set()
+        for sub in candidates:
             component = _component_of(sub, zones)
             if component is not None and component in wanted:
                 wanted.remove(component)
-                continue
-        keep.append(sub)
-    cal.subcomponents[:] = keep
-
-
-def _has_errors_for(uid: str, doc: Document) -> bool:
-    """Whether a VEVENT with this UID failed to parse (then it must not be removed with it)."""
-    return any(error.message.find(f"UID {uid!r}") >= 0 for error in doc.errors)
+                drop.add(id(sub))
+    cal.subcomponents[:] = [c for c in cal.subcomponents if id(c) not in drop]
 
 
 def _component_of(vevent: ICalComponent, zones: list[ICalComponent]) -> Component | None:

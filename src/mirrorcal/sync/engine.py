@@ -159,6 +159,8 @@ class Engine:
             found.removed = {h for h in listing.removed if h in cache}
         if upserts or found.removed or listing.cursor != self.store.get_cursor(name) or listing.full:
             self.store.apply_listing(name, upserts, sorted(found.removed), listing.cursor, listing.full)
+        if found.moved or found.errors:
+            self._bump(name)
         return found
 
     # syncing --------------------------------------------------------------------------------
@@ -235,11 +237,12 @@ class Engine:
         dry_run: bool,
     ) -> None:
         # Skip planning when nothing can have changed: the settings and the day (the window
-        # moves) are as last planned, no mirrorcal write touched the source since ("generation"),
-        # and neither listing moved.
+        # moves) are as last planned, and neither calendar's cache changed since this sync last
+        # planned successfully (each change, by a listing or by a mirrorcal write, bumps the
+        # calendar's generation).
         settings = f"{spec.settings_hash}:{now.astimezone(self.tz).date().isoformat()}"
         everything = dry_run or self._meta(f"sync:{spec.name}") != settings
-        generation = self._meta(f"gen:{spec.source}")
+        generation = f"{self._meta(f'gen:{spec.source}')}/{self._meta(f'gen:{spec.target}')}"
         unchanged = self._meta(f"seen:{spec.name}") == generation and not source_refresh.moved and not target_refresh.moved
         if not everything and unchanged:
             return

@@ -23,6 +23,7 @@ hosts = 127.0.0.1:{port}
 delay_on_error = 0
 [auth]
 type = none
+delay = 0
 [rights]
 type = {rights}
 [storage]
