@@ -54,9 +54,16 @@ class Service:
         self._stop.set()
 
     def poll_seconds(self, calendar: str) -> float:
+        """The interval given on the command line, else the calendar's ``poll_seconds``; a feed
+        whose REFRESH-INTERVAL / X-PUBLISHED-TTL asks for more frequent reads gets them (never
+        below 30 s). A longer REFRESH-INTERVAL is not obeyed: conditional GETs cost a 304."""
         if self.interval is not None:
             return self.interval
-        return float(self.config.calendars[calendar].poll_seconds)
+        configured = float(self.config.calendars[calendar].poll_seconds)
+        published = getattr(self.engine.calendars.get(calendar), "refresh_interval", None)
+        if published:
+            return max(30.0, min(configured, float(published)))
+        return configured
 
     async def cycle(self, ready: list[str]) -> dict[str, SyncReport]:
         """One polling cycle over the ``ready`` calendars: sync what touches them, then conflicts."""
