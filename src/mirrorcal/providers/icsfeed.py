@@ -290,6 +290,17 @@ def http_url(url: str) -> str:
     return url
 
 
+def full_listing(doc: Document, known: Mapping[str, str | None], cursor: str) -> Listing:
+    """A full listing of a keyed document: items the caller already holds go to ``unchanged``."""
+    listing = Listing(errors=doc.errors, cursor=cursor, full=True)
+    for entry in doc.entries:
+        if entry.href in known and known[entry.href] == entry.etag:
+            listing.unchanged.append(entry.href)
+        else:
+            listing.items.append(Item(entry.href, entry.etag, entry.event))
+    return listing
+
+
 class IcsFeedCalendar(Calendar):
     """An ICS feed (an ATS export, a published calendar) read over HTTP; never written.
 
@@ -369,13 +380,7 @@ class IcsFeedCalendar(Calendar):
             uid_mode=self._uid_mode,
             seen={} if by_content else doc.seen,
         )
-        listing = Listing(errors=doc.errors, cursor=new_cursor.dumps(), full=True)
-        for entry in doc.entries:
-            if entry.href in known and known[entry.href] == entry.etag:
-                listing.unchanged.append(entry.href)
-            else:
-                listing.items.append(Item(entry.href, entry.etag, entry.event))
-        return listing
+        return full_listing(doc, known, new_cursor.dumps())
 
     async def get(self, hrefs: list[str]) -> list[Item]:
         """Download the feed and return the named items (keyed in the last known UID mode)."""

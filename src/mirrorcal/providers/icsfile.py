@@ -27,7 +27,7 @@ from ..errors import (
 )
 from ..model import Component, Event
 from .base import Calendar, Item, ItemRef, Listing
-from .icsfeed import Document, Entry, content_key, key_document, parse_document
+from .icsfeed import Document, Entry, content_key, full_listing, key_document, parse_document
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +90,7 @@ class IcsFileCalendar(Calendar):
         if previous is not None and snap.sha256 == previous["sha256"]:
             return Listing(cursor=snap.cursor(), full=False)
         doc = self._document(snap.text)
-        listing = Listing(errors=doc.errors, cursor=snap.cursor(), full=True)
-        for entry in doc.entries:
-            if entry.href in known and known[entry.href] == entry.etag:
-                listing.unchanged.append(entry.href)
-            else:
-                listing.items.append(Item(entry.href, entry.etag, entry.event))
-        return listing
+        return full_listing(doc, known, snap.cursor())
 
     async def get(self, hrefs: list[str]) -> list[Item]:
         async with self._lock:
