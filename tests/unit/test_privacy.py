@@ -190,3 +190,16 @@ def test_private_mirror_of_a_windows_zone_series_keeps_wall_clock_zone() -> None
     assert back.master.start == datetime(2026, 3, 2, 9, tzinfo=ZoneInfo("America/Los_Angeles"))
     assert back.master.start.tzinfo is ZoneInfo("America/Los_Angeles")  # type: ignore[union-attr]
     assert "Secret" not in serialize(mirror) and "client.example" not in serialize(mirror)
+
+
+def test_private_rrule_keeps_only_timing_parts() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from mirrorcal.model import Component, Event
+    from mirrorcal.sync.privacy import private_copy
+
+    start = datetime(2027, 1, 4, 9, tzinfo=ZoneInfo("Europe/Paris"))
+    master = Component(start=start, end=start.replace(hour=10), summary="x", rrule=("FREQ=WEEKLY;X-CLIENT=Globex;BYDAY=MO;COUNT=4",))
+    mirror = private_copy(Event("u", (master,)), uid="m", marker="m", title="Busy")
+    assert mirror.master.rrule == ("FREQ=WEEKLY;BYDAY=MO;COUNT=4",)

@@ -22,10 +22,21 @@ def private_copy(event: Event, *, uid: str, marker: str, title: str) -> Event:
             status="CANCELLED" if c.status.upper() == "CANCELLED" else "CONFIRMED",
             transparent=c.transparent,
             klass="PRIVATE",
-            rrule=c.rrule,
+            rrule=tuple(_timing_only(rule) for rule in c.rrule),
             exdates=c.exdates,
             rdates=c.rdates,
         )
         for c in event.components
     )
     return Event(uid=uid, components=components, marker=marker, raw=None)
+
+
+RRULE_PARTS = frozenset(
+    {"FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY",
+     "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST", "RSCALE", "SKIP"}
+)  # fmt: skip
+
+
+def _timing_only(rule: str) -> str:
+    """The RRULE with its RFC 5545/7529 parts only: an ``X-`` part could carry text."""
+    return ";".join(p for p in rule.split(";") if p.split("=", 1)[0].upper() in RRULE_PARTS)
