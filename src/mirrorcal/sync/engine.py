@@ -103,7 +103,8 @@ class Engine:
         self.tz = tz or ZoneInfo("UTC")
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
-        self._parsed: dict[tuple[str, str, str | None], Event] = {}
+        self._parsed: dict[tuple[str, str], tuple[str | None, Event]] = {}
+        """Parsed events by (calendar, href), with the etag they were parsed at."""
         self._key: bytes | None = None
         self.on_planned: Callable[[str, int], None] | None = None
         """Called with (sync, number of writes) once a sync has planned; for progress bars."""
@@ -141,7 +142,7 @@ class Engine:
         upserts: list[CachedItem] = []
         for item in listing.items:
             upserts.append(_cached(item.href, item.etag, item.event))
-            self._parsed[(name, item.href, item.etag)] = item.event
+            self._parsed[(name, item.href)] = (item.etag, item.event)
             if cache.get(item.href) is None or cache[item.href].content_hash != upserts[-1].content_hash:
                 found.changed.add(item.href)
         for error in listing.errors:
@@ -296,10 +297,10 @@ class Engine:
         self._set_meta(f"gen:{calendar}", str(int(self._meta(f"gen:{calendar}") or 0) + 1))
 
     def _source_event(self, calendar: str, item: CachedItem, by_uid: _UidIndex) -> SourceEvent:
-        event = self._parsed.get((calendar, item.href, item.etag))
-        if event is None:
+        etag, event = self._parsed.get((calendar, item.href), (None, None))
+        if event is None or etag != item.etag:
             event = ical.parse_resource(item.ics)
-            self._parsed[(calendar, item.href, item.etag)] = event
+            self._parsed[(calendar, item.href)] = (item.etag, event)
         if item.marker:
             row = self.store.mirror_by_uid(item.marker)
             if row is None:
@@ -337,9 +338,10 @@ class Engine:
         try:
             if isinstance(action, Create | Update):
                 summary = action.source.event.master.summary
-                href, etag = await self._write(target, action)
-                mirror = action.mirror
-                self.store.put_item(spec.target, _cached(href, etag, mirror))
+                mirror = action.mirror if action.mirror.raw else replace(action.mirror, raw=ical.serialize(action.mirror))
+                href, etag = await self._write(target, replace(action, mirror=mirror))
+                cached = _cached(href, etag, mirror)
+                self.store.put_item(spec.target, cached)
                 self.store.save_mirror(
                     MirrorRow(
                         sync=spec.name,
@@ -348,7 +350,7 @@ class Engine:
                         href=href,
                         etag=etag,
                         source_hash=action.source_hash,
-                        mirror_hash=ical.content_hash(mirror),
+                        mirror_hash=cached.content_hash,
                         origin_calendar=action.source.origin_calendar,
                         origin_client=action.source.origin_client,
                         root_key=action.source.root_key,
