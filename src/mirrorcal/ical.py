@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo, available_timezones
 
 import icalendar
@@ -76,7 +76,7 @@ def parse_resource(text: str) -> Event:
     """
     cal = _load(text)
     zones = _zones(cal)
-    vevents = [c for c in cal.subcomponents if c.name == "VEVENT"]
+    vevents = [cast(VEvent, c) for c in cal.subcomponents if c.name == "VEVENT"]
     if not vevents:
         raise InvalidEventError("no VEVENT in the calendar object")
     uids = sorted({_uid(v) for v in vevents})
@@ -119,7 +119,7 @@ def parse_feed(text: str) -> tuple[list[Event], list[tuple[str, str]]]:
     loose: list[tuple[VEvent, Component]] = []
     order: list[tuple[str, int]] = []  # ("uid", _) or ("", index into loose)
     errors: list[tuple[str, str]] = []
-    for n, vevent in enumerate((c for c in cal.subcomponents if c.name == "VEVENT"), start=1):
+    for n, vevent in enumerate((cast(VEvent, c) for c in cal.subcomponents if c.name == "VEVENT"), start=1):
         uid = _uid(vevent)
         key = uid or f"VEVENT #{n}"
         try:
@@ -220,7 +220,7 @@ def _load(text: str) -> Calendar:
 
 def _zones(cal: Calendar) -> dict[str, Timezone]:
     """The VTIMEZONEs of this document by TZID."""
-    return {str(tz["TZID"]): tz for tz in cal.walk("VTIMEZONE") if "TZID" in tz}
+    return {str(tz["TZID"]): cast(Timezone, tz) for tz in cal.walk("VTIMEZONE") if "TZID" in tz}
 
 
 def _component(vevent: VEvent, zones: dict[str, Timezone]) -> Component:
@@ -366,7 +366,7 @@ def _custom_zone(vtimezone_ical: bytes, year: int) -> tzinfo:
     """The tzinfo of a VTIMEZONE (built from its own rules, never from a global cache),
     replaced by an IANA zone with identical offsets around ``year`` when there is one."""
     with _quiet():
-        component = Timezone.from_ical(vtimezone_ical)
+        component = cast(Timezone, Timezone.from_ical(vtimezone_ical))
         custom = component.to_tz(tzp, lookup_tzid=False)
     return _iana_equivalent(custom, year) or custom
 

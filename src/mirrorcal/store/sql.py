@@ -7,11 +7,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.util.exc import CommandError
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -42,6 +39,13 @@ from sqlalchemy.types import TypeDecorator
 
 from mirrorcal.errors import StoreError
 from mirrorcal.store.base import CachedItem, HistoryRow, MirrorRow, RunRow, Store
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+HEAD_REVISION = "0001"
+"""The newest migration; a database already there is opened without loading Alembic (a test
+keeps this equal to the migrations' head)."""
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -162,6 +166,8 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
 
     ``connection`` (preferred) is used as is, inside its transaction; else ``url``.
     """
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -254,6 +260,11 @@ class SqlStore(Store):
 
     def migrate(self) -> None:
         """Upgrade the schema to Alembic head in one transaction, serialised across processes."""
+        if self._revision() == HEAD_REVISION:
+            return
+        from alembic import command
+        from alembic.util.exc import CommandError
+
         try:
             with self._write("migrate") as conn:
                 if conn.dialect.name == "postgresql":
@@ -261,6 +272,14 @@ class SqlStore(Store):
                 command.upgrade(alembic_config(connection=conn), "head")
         except CommandError as exc:
             raise StoreError(f"cannot migrate the state store: {exc}") from exc
+
+    def _revision(self) -> str | None:
+        """The database's Alembic revision, None when it has none (new or foreign database)."""
+        try:
+            with self._engine.connect() as conn:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+        except SQLAlchemyError:
+            return None
 
     def close(self) -> None:
         self._engine.dispose()
