@@ -9,6 +9,7 @@ Calendars refresh concurrently; one failing or slow calendar fails only the sync
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -340,7 +341,7 @@ class Engine:
                 summary = action.source.event.master.summary
                 mirror = action.mirror if action.mirror.raw else replace(action.mirror, raw=ical.serialize(action.mirror))
                 href, etag = await self._write(target, replace(action, mirror=mirror))
-                cached = _cached(href, etag, mirror)
+                cached = _cached(href, etag, mirror, written=True)
                 self.store.put_item(spec.target, cached)
                 self.store.save_mirror(
                     MirrorRow(
@@ -468,9 +469,14 @@ def _needs_look(spec: SyncSpec, row: MirrorRow, item: CachedItem, target: Mappin
     return source_hash(spec, item.content_hash) != row.source_hash
 
 
-def _cached(href: str, etag: str | None, event: Event) -> CachedItem:
+def _cached(href: str, etag: str | None, event: Event, *, written: bool = False) -> CachedItem:
+    """The cache entry of an item. For an item mirrorcal just ``written``, the hash is of the
+    exact text sent (no re-parse): the text only changes when the mirror's content does, and
+    the item is read back (and hashed normally) only if someone else changes its etag."""
     key = event.uid if not event.recurrence_key else f"{event.uid}#{event.recurrence_key}"
-    return CachedItem(href, etag, key, ical.serialize(event), ical.content_hash(event), event.marker, None)
+    text = ical.serialize(event)
+    digest = "t:" + hashlib.sha256(text.encode()).hexdigest() if written else ical.content_hash(event)
+    return CachedItem(href, etag, key, text, digest, event.marker, None)
 
 
 def _with_error(item: CachedItem, message: str) -> CachedItem:
