@@ -23,7 +23,7 @@ from mirrorcal.errors import (
 )
 from mirrorcal.model import Attendee, Component, Event
 from mirrorcal.providers.base import Calendar, Listing
-from mirrorcal.providers.caldav import CalDAVCalendar
+from mirrorcal.providers.caldav import SETTLE_SECONDS, VERIFY_EVERY, CalDAVCalendar, Probe
 from mirrorcal.providers.http import counter_for, make_client
 from mirrorcal.providers.memory import MemoryCalendar
 from mirrorcal.testing import RadicaleServer
@@ -358,14 +358,46 @@ async def test_request_counts(caldav_cal: CalDAVCalendar) -> None:
         await caldav_cal.create(event())
     counter.reset()
     first = await caldav_cal.list_changes(None)
-    assert counter.total == 2  # sync-collection + one multiget
+    assert counter.total == 1 and len(first.items) == 3  # one sync-collection, calendar-data included
     counter.reset()
-    await caldav_cal.list_changes(first.cursor)
-    assert counter.total == 1  # nothing changed: one REPORT, no multiget
+    second = await caldav_cal.list_changes(first.cursor)
+    assert counter.total == 2 and not second.items  # pre-check + REPORT: nothing seen settled yet
+    await asyncio.sleep(SETTLE_SECONDS + 1.1)
+    third = await caldav_cal.list_changes(second.cursor)
     counter.reset()
-    known = {i.href: i.etag for i in first.items}
+    quiet = await caldav_cal.list_changes(third.cursor)
+    assert counter.total == 1 and not quiet.items  # settled and unchanged: the PROPFIND alone
+    ref = await caldav_cal.create(event())
+    counter.reset()
+    changed = await caldav_cal.list_changes(quiet.cursor)
+    assert counter.total == 2 and [i.href for i in changed.items] == [ref.href]  # pre-check + REPORT with data
+    counter.reset()
+    known = {i.href: i.etag for i in first.items + changed.items}
     await caldav_cal.list_changes(None, known)
-    assert counter.total == 1  # everything known: no multiget
+    assert counter.total == 1  # everything known: nothing more
+
+
+async def test_precheck_checks_anyway_every_so_often(caldav_cal: CalDAVCalendar) -> None:
+    listing = await caldav_cal.list_changes(None)
+    await asyncio.sleep(SETTLE_SECONDS + 1.1)
+    cursor = (await caldav_cal.list_changes(listing.cursor)).cursor
+    counter = counter_for(caldav_cal.client)
+    reports = 0
+    for _ in range(VERIFY_EVERY):
+        counter.reset()
+        cursor = (await caldav_cal.list_changes(cursor)).cursor
+        reports += counter.by_method.get("REPORT", 0)
+    assert reports == 1
+
+
+def test_a_server_whose_lastmodified_stands_still_is_not_trusted_again() -> None:
+    stamp = "Sat, 21 Nov 2026 10:00:00 GMT"
+    before = Probe("t1", stamp, 1_900_000_000.0)  # observed long after the stamp: settled
+    assert before.unchanged((stamp, 1_900_000_100.0))
+    moved = Listing(items=[], removed=["/cal/x.ics"], cursor="t2")
+    after = Probe.next(before, (stamp, 1_900_000_200.0), moved)
+    assert not after.trusted and not after.unchanged((stamp, 1_900_000_300.0))
+    assert Probe.load(after.dumps()) == after
 
 
 async def test_uid_used_under_another_href_is_already_exists(caldav_cal: CalDAVCalendar, radicale_calendar: str) -> None:

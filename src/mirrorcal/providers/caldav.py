@@ -5,18 +5,22 @@ We do not use python-caldav on the wire: every adapter shares one HTTP stack
 exact, and an invalid sync-token is never silently turned into a full listing (python-caldav's
 fallback gotcha). python-caldav serves only as an independent oracle in tests.
 
-Cursors are either a server sync-token (RFC 6578) or, for servers without sync-collection,
-``"ctag:<getctag>"``: an unchanged ctag gives an empty listing in one request, a changed one a
-full listing. Hrefs are absolute paths as the server serves them, percent-encoded one canonical
+Cursors are a server sync-token (RFC 6578) wrapped with what a cheap pre-check saw (``Probe``:
+the collection's getlastmodified, so an unchanged calendar costs one light PROPFIND instead
+of a sync REPORT), or, for servers without sync-collection, ``"ctag:<getctag>"``: an unchanged
+ctag gives an empty listing in one request, a changed one a full listing. The sync REPORT
+asks for calendar-data with the etags, so changes arrive in the same request. Hrefs are absolute paths as the server serves them, percent-encoded one canonical
 way (``canonical_href``) so hrefs we build and hrefs the server returns compare equal.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, urljoin, urlsplit
 from xml.sax.saxutils import escape
 
@@ -156,7 +160,7 @@ def _sync_body(token: str) -> str:
     return (
         f'<?xml version="1.0" encoding="utf-8"?><D:sync-collection {_NS}>'
         f"<D:sync-token>{escape(token)}</D:sync-token><D:sync-level>1</D:sync-level>"
-        "<D:prop><D:getetag/><D:getcontenttype/></D:prop></D:sync-collection>"
+        "<D:prop><D:getetag/><D:getcontenttype/><C:calendar-data/></D:prop></D:sync-collection>"
     )
 
 
@@ -237,6 +241,78 @@ async def discover_calendars(client: httpx.AsyncClient, url: str) -> list[tuple[
 # --------------------------------------------------------------------------- the adapter
 
 
+PROBE_PREFIX = "probe:"
+VERIFY_EVERY = 10
+"""Even when the probe says "unchanged", every VERIFY_EVERY-th poll asks for the sync-token."""
+SETTLE_SECONDS = 2.0
+"""getlastmodified has one-second resolution: trust it only when observed this long after it."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A sync-token plus what the cheap pre-check saw: the collection's getlastmodified.
+
+    A sync-collection REPORT costs the server a pass over every item (Radicale hashes every
+    item's etag for the token); a Depth 0 PROPFIND of getlastmodified costs a stat of each file.
+    When the value is the one we saw, observed safely after that second, nothing changed and
+    the REPORT is skipped. Servers whose collection getlastmodified does not follow their
+    members are caught by the periodic REPORT (a change found while the value stood still) and
+    are never trusted again (``trusted`` False).
+    """
+
+    token: str
+    modified: str | None = None
+    observed: float = 0.0
+    trusted: bool = True
+    skips: int = 0
+
+    @classmethod
+    def load(cls, cursor: str | None) -> Probe | None:
+        if cursor is None:
+            return None
+        if not cursor.startswith(PROBE_PREFIX):
+            return cls(token=cursor)
+        try:
+            raw = json.loads(cursor[len(PROBE_PREFIX) :])
+            return cls(raw["t"], raw.get("m"), float(raw.get("o", 0.0)), bool(raw.get("ok", True)), int(raw.get("n", 0)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CursorExpiredError(f"unreadable CalDAV cursor: {exc}") from exc
+
+    def dumps(self) -> str:
+        doc = {"t": self.token, "m": self.modified, "o": self.observed, "ok": self.trusted, "n": self.skips}
+        return PROBE_PREFIX + json.dumps(doc, separators=(",", ":"))
+
+    def _settled(self) -> bool:
+        if self.modified is None:
+            return False
+        try:
+            return self.observed >= parsedate_to_datetime(self.modified).timestamp() + SETTLE_SECONDS
+        except (TypeError, ValueError):
+            return False
+
+    def unchanged(self, seen: tuple[str, float] | None) -> bool:
+        """True when the REPORT can be skipped: trusted, same value, settled, not due for a check."""
+        return (
+            self.trusted and seen is not None and seen[0] == self.modified and self._settled()
+            and self.skips + 1 < VERIFY_EVERY
+        )  # fmt: skip
+
+    def after_skip(self) -> Probe:
+        return replace(self, skips=self.skips + 1)
+
+    @classmethod
+    def next(cls, previous: Probe | None, seen: tuple[str, float] | None, listing: Listing) -> Probe:
+        """The cursor after a REPORT, learning whether getlastmodified can be trusted."""
+        assert listing.cursor is not None
+        trusted = previous.trusted if previous is not None else True
+        moved = bool(listing.items or listing.removed or listing.errors)
+        if previous is not None and seen is not None and moved and seen[0] == previous.modified and previous._settled():
+            trusted = False  # it stood still while members changed: never rely on it here
+        if seen is None:
+            return cls(listing.cursor, None, 0.0, trusted, 0)
+        return cls(listing.cursor, seen[0], seen[1], trusted, 0)
+
+
 class CalDAVCalendar(Calendar):
     """One CalDAV calendar collection at ``url`` reached through ``client`` (auth set on the client).
 
@@ -288,7 +364,38 @@ class CalDAVCalendar(Calendar):
             return await self._list_by_ctag(cursor, known_c)
         if cursor is None and self._sync_supported is False:
             return await self._list_by_ctag(None, known_c)
+        probe = Probe.load(cursor)
+        # The first listing reads everything anyway; the pre-check starts with the next one.
+        seen = await self._last_modified() if probe is not None else None
+        if probe is not None and probe.unchanged(seen):
+            return Listing(cursor=probe.after_skip().dumps())
+        listing = await self._sync(probe.token if probe is not None else None, known_c)
+        if listing.cursor is not None and not listing.cursor.startswith(CTAG_PREFIX):
+            listing.cursor = Probe.next(probe, seen, listing).dumps()
+        return listing
+
+    async def _last_modified(self) -> tuple[str, float] | None:
+        """The collection's DAV:getlastmodified and the server's Date, or None if it has none."""
+        response = await send(
+            self.client, "PROPFIND", self.url, headers={"Depth": "0", **_XML},
+            content=_propfind_body(("<D:getlastmodified/>",)), handle=(400, 403, 404, 405, 501),
+        )  # fmt: skip
+        if response.status_code != 207:
+            return None
+        me = next((r for r in parse_multistatus(response.content)[0] if self._is_self(r.href)), None)
+        stamp = me.text(DAV, "getlastmodified") if me is not None and me.status == 200 else None
+        date = response.headers.get("date")
+        if not stamp or not date:
+            return None
+        try:
+            return stamp, parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            return None
+
+    async def _sync(self, cursor: str | None, known_c: Mapping[str, str | None]) -> Listing:
+        """One RFC 6578 sync-collection pass (following truncation) from ``cursor``."""
         changed: dict[str, str | None] = {}
+        data: dict[str, str | None] = {}
         removed: set[str] = set()
         token = cursor or ""
         for _ in range(_MAX_SYNC_ROUNDS):
@@ -330,12 +437,13 @@ class CalDAVCalendar(Calendar):
                 elif r.status == 200 and self._is_item(r):
                     removed.discard(href)
                     changed[href] = r.text(DAV, "getetag")
+                    data[href] = r.text(CALDAV, "calendar-data")
             token = new_token
             if not truncated:
                 break
         else:
             raise ProviderError(f"calendar {self.name!r}: sync-collection kept truncating its answer")
-        listing = await self._fetch_changed(changed, known_c)
+        listing = await self._fetch_changed(changed, known_c, data)
         listing.removed = sorted(removed) if cursor is not None else []
         listing.cursor = token
         listing.full = cursor is None
@@ -368,17 +476,27 @@ class CalDAVCalendar(Calendar):
         listing.full = True
         return listing
 
-    async def _fetch_changed(self, changed: Mapping[str, str | None], known: Mapping[str, str | None]) -> Listing:
+    async def _fetch_changed(
+        self, changed: Mapping[str, str | None], known: Mapping[str, str | None], data: Mapping[str, str | None] | None = None
+    ) -> Listing:
+        """Items whose etag is new; their text comes from ``data`` when the listing carried it
+        (sync-collection asks for calendar-data), else from a calendar-multiget."""
         listing = Listing()
         to_fetch: list[str] = []
         for href, etag in changed.items():
             if etag is not None and href in known and known[href] == etag:
                 listing.unchanged.append(href)
+            elif data and data.get(href):
+                read = self.read_item(href, etag, data[href])
+                if isinstance(read, Item):
+                    listing.items.append(read)
+                elif read is not None:
+                    listing.errors.append(read)
             else:
                 to_fetch.append(href)
         items, errors = await self._multiget(to_fetch)
-        listing.items = items
-        listing.errors = errors
+        listing.items.extend(items)
+        listing.errors.extend(errors)
         return listing
 
     # ----------------------------------------------------------------- fetching
