@@ -12,7 +12,7 @@ from datetime import datetime
 from .config import Config
 from .conflicts import Conflict
 from .sync.engine import Engine, SyncReport
-from .unified import conflicts_between
+from .unified import BusyCache, conflicts_between
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class Service:
         self.on_conflict = on_conflict
         self.conflict_days = conflict_days
         self.seen: set[tuple[str, str, str, str]] = set()
+        self.busy = BusyCache()
+        self._checked: tuple[object, ...] | None = None
         self.cycles = 0
         self._stop = asyncio.Event()
         used = {s.source for s in config.syncs} | {s.target for s in config.syncs}
@@ -78,9 +80,14 @@ class Service:
         return reports
 
     def check_conflicts(self) -> list[Conflict]:
-        """New conflicts on the unified calendars since the last check."""
+        """New conflicts on the unified calendars since the last check (nothing to do, and
+        nothing read, when no unified calendar changed and the day is the same)."""
         unified = [(n, c.emails) for n, c in self.config.calendars.items() if c.unified]
         start = datetime.now(self.config.timezone).replace(hour=0, minute=0, second=0, microsecond=0)
+        state = (start, *(self.engine.generation(n) for n, _ in unified))
+        if state == self._checked:
+            return []
+        self._checked = state
         found, _ = conflicts_between(
             self.engine.store,
             unified,
@@ -89,6 +96,7 @@ class Service:
             tz=self.config.timezone,
             buffer=self.config.conflict_buffer,
             working_hours=self.config.conflict_working_hours,
+            cache=self.busy,
         )
         fresh = [c for c in found if conflict_key(c) not in self.seen]
         self.seen = {conflict_key(c) for c in found}

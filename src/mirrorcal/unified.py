@@ -12,6 +12,21 @@ from .errors import MirrorcalError
 from .store.base import Store
 
 
+class BusyCache:
+    """Expanded busy blocks per item version and window, kept between checks by a long-running
+    service so that an unchanged item is neither parsed nor expanded again."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[tuple[str, str], tuple[tuple[object, ...], list[Busy]]] = {}
+
+    def get(self, calendar: str, href: str, version: tuple[object, ...]) -> list[Busy] | None:
+        hit = self._blocks.get((calendar, href))
+        return hit[1] if hit is not None and hit[0] == version else None
+
+    def put(self, calendar: str, href: str, version: tuple[object, ...], blocks: list[Busy]) -> None:
+        self._blocks[(calendar, href)] = (version, blocks)
+
+
 def busy_blocks(
     store: Store,
     calendars: Iterable[tuple[str, frozenset[str]]],
@@ -19,6 +34,7 @@ def busy_blocks(
     start: datetime,
     end: datetime,
     tz: ZoneInfo,
+    cache: BusyCache | None = None,
 ) -> tuple[list[Busy], list[str]]:
     """Busy blocks in ``[start, end)`` of the given (calendar, owner e-mails) pairs.
 
@@ -39,11 +55,17 @@ def busy_blocks(
                 root = roots[item.marker] or f"{name}/{item.uid}"
             else:
                 root = f"{name}/{item.uid}"
+            version = (item.etag, item.content_hash, root, start, end, tz.key, emails)
+            known = cache.get(name, item.href, version) if cache is not None else None
+            if known is not None:
+                blocks.extend(known)
+                continue
             try:
                 event = ical.parse_resource(item.ics)
-                blocks.extend(
-                    occurrences(event, calendar=name, root=root, start=start, end=end, tz=tz, declined_by=emails)
-                )
+                found = occurrences(event, calendar=name, root=root, start=start, end=end, tz=tz, declined_by=emails)
+                blocks.extend(found)
+                if cache is not None:
+                    cache.put(name, item.href, version, found)
             except (MirrorcalError, ValueError) as exc:
                 problems.append(f"{name}: {item.href}: {exc}")
     return blocks, problems
@@ -59,12 +81,15 @@ def conflicts_between(
     buffer: timedelta,
     working_hours: tuple[time, time] | None = None,
     search_days: int = 14,
+    cache: BusyCache | None = None,
 ) -> tuple[list[Conflict], list[str]]:
     """Conflicts among the unified calendars that start from ``start`` within ``days`` days.
 
     Busy blocks are read ``search_days`` further, so a proposed slot is free there too.
     """
     until = start + timedelta(days=days)
-    blocks, problems = busy_blocks(store, calendars, start=start, end=until + timedelta(days=search_days), tz=tz)
+    blocks, problems = busy_blocks(
+        store, calendars, start=start, end=until + timedelta(days=search_days), tz=tz, cache=cache
+    )
     found = find_conflicts(blocks, buffer=buffer, tz=tz, working_hours=working_hours, search_days=search_days)
     return [c for c in found if min(c.a.start, c.b.start) < until], problems

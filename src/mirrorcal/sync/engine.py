@@ -244,7 +244,7 @@ class Engine:
         # calendar's generation).
         settings = f"{spec.settings_hash}:{now.astimezone(self.tz).date().isoformat()}"
         everything = dry_run or self._meta(f"sync:{spec.name}") != settings
-        generation = f"{self._meta(f'gen:{spec.source}')}/{self._meta(f'gen:{spec.target}')}"
+        generation = f"{self.generation(spec.source)}/{self.generation(spec.target)}"
         unchanged = self._meta(f"seen:{spec.name}") == generation and not source_refresh.moved and not target_refresh.moved
         if not everything and unchanged:
             return
@@ -292,6 +292,10 @@ class Engine:
 
     def _set_meta(self, name: str, value: str | None) -> None:
         self.store.apply_listing(name, [], [], value, False)
+
+    def generation(self, calendar: str) -> str | None:
+        """Changes whenever the cached content of ``calendar`` does (a listing or a write)."""
+        return self._meta(f"gen:{calendar}")
 
     def _bump(self, calendar: str) -> None:
         """Note that mirrorcal wrote to ``calendar``: syncs reading it must plan again."""
