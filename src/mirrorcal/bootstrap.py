@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,10 +22,21 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
 
 
+@functools.cache
+def tls_context(load_trust_store: bool) -> ssl.SSLContext:
+    """One TLS context for every client. Loading the system's CA bundle takes tens of
+    milliseconds, so a configuration that only uses http:// (loopback servers) gets a context
+    without it: verifying, with no trusted CA, so any https:// fails closed."""
+    if load_trust_store:
+        return ssl.create_default_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def http_client(cfg: CalendarConfig) -> httpx.AsyncClient:
     """One connection pool per calendar, with its credentials and a polite User-Agent."""
     auth = httpx.BasicAuth(cfg.username, cfg.password or "") if cfg.username else None
     return httpx.AsyncClient(
+        verify=tls_context(not (cfg.url or "").startswith("http://")),
         auth=auth,
         timeout=TIMEOUT,
         limits=LIMITS,

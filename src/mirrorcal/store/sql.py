@@ -29,8 +29,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -461,10 +459,15 @@ def _delete_hrefs(conn: Connection, calendar: str, hrefs: Iterable[str]) -> None
 
 
 def _native_insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT with upsert support (imported here: only the dialect in use loads)."""
     name = conn.dialect.name
     if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
         return sqlite_insert(table)
     if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
         return pg_insert(table)
     return None
 
