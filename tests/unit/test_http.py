@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -224,3 +225,40 @@ def test_backoff_is_exponential_jittered_and_capped() -> None:
         delays = [backoff_delay(attempt, 0.1, 1.0) for _ in range(50)]
         assert all(cap / 2 <= d <= cap for d in delays)
     assert len({backoff_delay(3, 0.1, 10.0) for _ in range(20)}) > 1
+
+
+async def test_requests_to_one_host_are_bounded_across_clients() -> None:
+    from mirrorcal.providers.http import PER_HOST
+
+    state = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            with lock:
+                state["now"] += 1
+                state["max"] = max(state["max"], state["now"])
+            time.sleep(0.05)
+            with lock:
+                state["now"] -= 1
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    clients = [httpx.AsyncClient() for _ in range(3)]
+    try:
+        await asyncio.gather(*(send(clients[i % 3], "GET", url) for i in range(12)))
+    finally:
+        for c in clients:
+            await c.aclose()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert state["max"] == PER_HOST

@@ -160,6 +160,26 @@ def error_for(response: httpx.Response, method: str | None = None) -> ProviderEr
 # --------------------------------------------------------------------------- sending
 
 
+PER_HOST = 4
+"""Requests in flight to one host at once, across every calendar and client: servers queue or
+drop connections beyond their own limit (Radicale answers the ninth concurrent connection a
+second late; Graph allows four per mailbox)."""
+
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def host_slot(client: httpx.AsyncClient, url: str | httpx.URL) -> asyncio.Semaphore:
+    """The semaphore bounding concurrent requests to ``url``'s host in the running loop."""
+    target = client.base_url.join(url) if client.base_url else httpx.URL(url)
+    per_loop = _slots.setdefault(asyncio.get_running_loop(), {})
+    key = f"{target.scheme}://{target.host}:{target.port}"
+    if key not in per_loop:
+        per_loop[key] = asyncio.Semaphore(PER_HOST)
+    return per_loop[key]
+
+
 def backoff_delay(attempt: int, base_delay: float, max_delay: float) -> float:
     """Jittered exponential delay before retry number ``attempt`` (0-based): in [½, 1] × base·2^n."""
     cap = min(max_delay, base_delay * (2**attempt))
@@ -198,9 +218,10 @@ async def send(
     attempt = 0
     while True:
         try:
-            response = await client.request(
-                method, url, headers=dict(headers or {}), content=content, params=params, json=json
-            )
+            async with host_slot(client, url):
+                response = await client.request(
+                    method, url, headers=dict(headers or {}), content=content, params=params, json=json
+                )
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             if attempt >= retries:
                 raise TransientError(f"{method} {url}: {type(exc).__name__}: {exc or 'no answer'}") from exc
