@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 MAX_ROUNDS = 8
 """Chains longer than this stop (they cannot be: a chain visits each calendar at most once)."""
 
-WRITE_CONCURRENCY = 4
-"""Writes in flight per target calendar."""
+WRITE_CONCURRENCY = 2
+"""Writes in flight per target calendar: one at the server while the next mirror is built
+(servers such as Radicale apply writes one at a time; more in flight only costs them CPU)."""
 
 
 class SourceEmptyError(MirrorcalError):
@@ -344,7 +345,7 @@ class Engine:
             if isinstance(action, Create | Update):
                 summary = action.source.event.master.summary
                 mirror = action.mirror if action.mirror.raw else replace(action.mirror, raw=ical.serialize(action.mirror))
-                href, etag = await self._write(target, replace(action, mirror=mirror))
+                href, etag = await self._write(target, action, mirror)
                 cached = _cached(href, etag, mirror, written=True)
                 self.store.put_item(spec.target, cached)
                 self.store.save_mirror(
@@ -388,28 +389,28 @@ class Engine:
             self.on_applied(spec.name)
         self.store.record(run_id, spec.name, action.key, verb, action.reason, summary, now)
 
-    async def _write(self, target: Calendar, action: Create | Update) -> tuple[str, str | None]:
+    async def _write(self, target: Calendar, action: Create | Update, mirror: Event) -> tuple[str, str | None]:
         """Create or update; a create that finds its id taken (a retried create) updates it."""
         if isinstance(action, Create):
             try:
-                ref = await target.create(action.mirror)
+                ref = await target.create(mirror)
                 return ref.href, ref.etag
             except AlreadyExistsError:
-                href = target.href_for(action.mirror.uid)
+                href = target.href_for(mirror.uid)
                 existing = await target.get([href])
                 etag = existing[0].etag if existing else None
-                ref = await target.update(href, action.mirror, etag)
+                ref = await target.update(href, mirror, etag)
                 return ref.href, ref.etag
         try:
-            ref = await target.update(action.href, action.mirror, action.etag)
+            ref = await target.update(action.href, mirror, action.etag)
         except ConflictError:
             existing = await target.get([action.href])
             if not existing:
-                ref = await target.create(action.mirror)
+                ref = await target.create(mirror)
             else:
-                ref = await target.update(action.href, action.mirror, existing[0].etag)
+                ref = await target.update(action.href, mirror, existing[0].etag)
         except NotFoundError:
-            ref = await target.create(action.mirror)
+            ref = await target.create(mirror)
         return ref.href, ref.etag
 
     async def _remove(self, target: Calendar, href: str, etag: str | None) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -62,21 +62,44 @@ class SourceEvent:
     path: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class Create:
+class _Writes:
+    """What Create and Update share: the mirror to write, built on first use.
+
+    Building a full copy is the costliest step of a plan, so it is deferred until the engine
+    applies the action: the engine then builds one mirror while the previous write is in
+    flight instead of building all of them before the first write. Deterministic all the same.
+    """
+
+    spec: SyncSpec
+    uid: str
+    source: SourceEvent
+
+    @property
+    def mirror(self) -> Event:
+        built = self.__dict__.get("_mirror")
+        if built is None:
+            built = build_mirror(self.spec, self.source.event, self.uid)
+            object.__setattr__(self, "_mirror", built)
+        return built
+
+
+@dataclass(frozen=True)
+class Create(_Writes):
     key: str
-    mirror: Event
+    spec: SyncSpec = field(repr=False)
+    uid: str
     source_hash: str
     source: SourceEvent
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
+@dataclass(frozen=True)
+class Update(_Writes):
     key: str
     href: str
     etag: str | None
-    mirror: Event
+    spec: SyncSpec = field(repr=False)
+    uid: str
     source_hash: str
     source: SourceEvent
     reason: str
@@ -200,7 +223,7 @@ def plan(
         wanted = source_hash(spec, source.content_hash)
         if row is None:
             uid = mirror_uid(key, spec.name, source.key)
-            actions.append(Create(source.key, build_mirror(spec, source.event, uid), wanted, source, "new"))
+            actions.append(Create(source.key, spec, uid, wanted, source, "new"))
             continue
         if row.state == "forgotten":
             continue
@@ -208,17 +231,15 @@ def plan(
             if spec.on_target_delete == "forget":
                 actions.append(Drop(source.key, "deleted on the target: forgotten", forget=True))
             else:
-                mirror = build_mirror(spec, source.event, row.mirror_uid)
-                actions.append(Create(source.key, mirror, wanted, source, "deleted on the target: restored"))
+                actions.append(Create(source.key, spec, row.mirror_uid, wanted, source, "deleted on the target: restored"))
             continue
         on_target = target[row.href]
         edited = row.etag is not None and on_target is not None and on_target != row.etag
         if edited and spec.on_target_delete == "forget":
             continue
         if edited or row.source_hash != wanted:
-            mirror = build_mirror(spec, source.event, row.mirror_uid)
             why = "edited on the target: restored" if edited else "changed at the source"
-            actions.append(Update(source.key, row.href, on_target, mirror, wanted, source, why))
+            actions.append(Update(source.key, row.href, on_target, spec, row.mirror_uid, wanted, source, why))
     still_there = seen if present is None else set(present) | seen
     for origin_key, row in mirrors.items():
         if origin_key not in still_there:
