@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 MAX_ROUNDS = 8
 """Chains longer than this stop (they cannot be: a chain visits each calendar at most once)."""
 
-WRITE_CONCURRENCY = 2
-"""Writes in flight per target calendar: one at the server while the next mirror is built
-(servers such as Radicale apply writes one at a time; more in flight only costs them CPU)."""
+WRITE_CONCURRENCY = 4
+"""Writes in flight per target calendar (the per-host bound in providers.http caps the total).
+Measured on Radicale at 2,000 events: 4 copied in 151 s, 2 in 172 s (vdirsyncer, one at a time: 133-136 s)."""
 
 
 class SourceEmptyError(MirrorcalError):
