@@ -53,7 +53,6 @@ class Refresh:
     changed: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
     errors: dict[str, str] = field(default_factory=dict)
-    full: bool = False
 
     @property
     def moved(self) -> bool:
@@ -135,7 +134,7 @@ class Engine:
             return self._absorb(name, cache, listing, allow_empty)
 
     def _absorb(self, name: str, cache: Mapping[str, CachedItem], listing: Listing, allow_empty: bool) -> Refresh:
-        found = Refresh(name, full=listing.full)
+        found = Refresh(name)
         if listing.full and not (listing.items or listing.unchanged or listing.errors) and len(cache) >= 2 and not allow_empty:
             raise SourceEmptyError(
                 f"calendar {name!r} suddenly lists no events (it held {len(cache)}); "
@@ -173,17 +172,14 @@ class Engine:
         *,
         dry_run: bool = False,
         allow_empty: bool = False,
-        on_round: Callable[[int, list[str]], None] | None = None,
     ) -> dict[str, SyncReport]:
         """Run the named syncs (all when None), then every sync whose source they wrote to,
         until nothing moves. Returns one merged report per sync that ran."""
         pending = list(self.syncs) if names is None else list(names)
         reports: dict[str, SyncReport] = {}
-        for round_no in range(1, MAX_ROUNDS + 1):
+        for _ in range(MAX_ROUNDS):
             if not pending:
                 break
-            if on_round:
-                on_round(round_no, pending)
             refreshes: dict[str, asyncio.Task[Refresh]] = {}
             results = await asyncio.gather(
                 *(self._run_one(self.syncs[n], refreshes, dry_run, allow_empty) for n in pending)
