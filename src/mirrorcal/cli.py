@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from .config import Config, load_config
 from .errors import ConfigError, MirrorcalError
@@ -150,24 +147,6 @@ def demo(
     from .demo import run_demo
 
     raise typer.Exit(_run(run_demo(console, keep=keep)))
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def summary_table(reports: dict[str, Any], title: str = "Sync summary") -> Table:
-    table = Table(title=title)
-    for column in ("sync", "created", "updated", "deleted", "skipped", "errors"):
-        table.add_column(column, justify="left" if column == "sync" else "right")
-    for name, report in reports.items():
-        c = report.counts
-        table.add_row(
-            name,
-            *(str(c[k]) for k in ("created", "updated", "deleted", "skipped")),
-            f"[red]{c['errors']}[/red]" if c["errors"] else "0",
-        )
-    return table
 
 
 def main() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import sys
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +20,25 @@ from .service import Service, format_conflict
 from .sync.engine import SyncReport
 from .sync.planner import Create, Delete, Skip, Update
 from .unified import conflicts_between
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def summary_table(reports: dict[str, Any], title: str = "Sync summary") -> Table:
+    table = Table(title=title)
+    for column in ("sync", "created", "updated", "deleted", "skipped", "errors"):
+        table.add_column(column, justify="left" if column == "sync" else "right")
+    for name, report in reports.items():
+        c = report.counts
+        table.add_row(
+            name,
+            *(str(c[k]) for k in ("created", "updated", "deleted", "skipped")),
+            f"[red]{c['errors']}[/red]" if c["errors"] else "0",
+        )
+    return table
+
 
 PROGRESS_FROM = 50
 """Show a progress bar when a run plans at least this many writes."""
@@ -70,8 +91,6 @@ async def check(config: Config, console: Console) -> int:
 
 
 async def sync_once(config: Config, console: Console, names: list[str] | None, *, allow_empty: bool = False) -> int:
-    from .cli import summary_table
-
     unknown = [n for n in names or [] if n not in {s.name for s in config.syncs}]
     if unknown:
         console.print(f"[red]unknown sync(s):[/red] {', '.join(unknown)} (defined: {', '.join(s.name for s in config.syncs)})")
@@ -106,8 +125,6 @@ async def sync_once(config: Config, console: Console, names: list[str] | None, *
 
 
 async def run_forever(config: Config, console: Console, *, interval: float | None) -> int:
-    from .cli import summary_table
-
     async with engine_for(config) as engine:
 
         def reported(reports: dict[str, SyncReport]) -> None:
@@ -135,8 +152,6 @@ async def run_forever(config: Config, console: Console, *, interval: float | Non
 async def show_conflicts(
     config: Config, console: Console, *, start: datetime, days: int, buffer: timedelta, as_json: bool, offline: bool
 ) -> int:
-    from .cli import print_json
-
     unified = [(n, c.emails) for n, c in config.calendars.items() if c.unified]
     problems: list[str] = []
     async with engine_for(config) as engine:
@@ -160,8 +175,6 @@ async def show_conflicts(
 
 
 def show_status(config: Config, console: Console, *, as_json: bool, history: int) -> int:
-    from .cli import print_json
-
     store = open_store(config)
     try:
         rows: list[dict[str, Any]] = []

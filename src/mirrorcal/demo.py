@@ -17,6 +17,7 @@ from rich.table import Table
 
 from . import ical
 from .bootstrap import engine_for
+from .commands import summary_table
 from .config import load_config
 from .conflicts import Conflict
 from .model import Attendee, Component, Event
@@ -191,8 +192,6 @@ async def run_demo(console: Console, *, keep: bool = False) -> int:
         )
         config = load_config(config_path)
         async with engine_for(config) as engine:
-            from .cli import summary_table
-
             reports = await engine.sync()
             console.print(summary_table(reports, title="First sync: every client into Personal, Personal out as Busy"))
             demo.check("every sync succeeded", all(r.ok for r in reports.values()), "; ".join(e for r in reports.values() for e in r.errors))

@@ -6,12 +6,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import caldav
 import httpx
 import pytest
+from factories import interview, weekly_series
 
 from mirrorcal import ical
 from mirrorcal.errors import (
@@ -39,34 +40,11 @@ MALFORMED = (
 
 
 def event(uid: str | None = None, summary: str = "Interview", day: int = 10) -> Event:
-    uid = uid or f"{uuid.uuid4()}@test"
-    start = datetime(2026, 3, day, 9, 0, tzinfo=BERLIN)
-    return Event(uid, (Component(start=start, end=start.replace(hour=10), summary=summary),))
+    return interview(uid or f"{uuid.uuid4()}@test", summary, day)
 
 
 def series(uid: str) -> Event:
-    master = Component(
-        start=datetime(2026, 3, 2, 9, 0, tzinfo=BERLIN),
-        end=datetime(2026, 3, 2, 9, 30, tzinfo=BERLIN),
-        summary="Standup",
-        rrule=("FREQ=WEEKLY;COUNT=10",),
-        exdates=(datetime(2026, 3, 9, 9, 0, tzinfo=BERLIN),),
-        attendees=(Attendee("ann@client-a.example", "Ann", "ACCEPTED"),),
-    )
-    moved = Component(
-        start=datetime(2026, 3, 16, 11, 0, tzinfo=BERLIN),
-        end=datetime(2026, 3, 16, 11, 30, tzinfo=BERLIN),
-        recurrence_id=datetime(2026, 3, 16, 9, 0, tzinfo=BERLIN),
-        summary="Standup (moved)",
-    )
-    cancelled = Component(
-        start=datetime(2026, 3, 23, 8, 0, tzinfo=UTC),
-        end=datetime(2026, 3, 23, 8, 30, tzinfo=UTC),
-        recurrence_id=datetime(2026, 3, 23, 8, 0, tzinfo=UTC),
-        summary="Standup",
-        status="CANCELLED",
-    )
-    return Event(uid, (master, moved, cancelled))
+    return weekly_series(uid, attendees=(Attendee("ann@client-a.example", "Ann", "ACCEPTED"),), cancelled_override=True)
 
 
 @dataclass

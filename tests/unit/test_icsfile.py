@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from factories import interview, weekly_series
 
 from mirrorcal import ical
 from mirrorcal.errors import (
@@ -19,7 +20,7 @@ from mirrorcal.errors import (
     ProviderError,
     ReadOnlyError,
 )
-from mirrorcal.model import Component, Event
+from mirrorcal.model import Event
 from mirrorcal.providers.icsfeed import CONTENT_KEY_PREFIX
 from mirrorcal.providers.icsfile import IcsFileCalendar
 
@@ -39,25 +40,11 @@ FILE = (
 
 
 def event(uid: str, summary: str = "Interview", day: int = 20) -> Event:
-    start = datetime(2026, 3, day, 9, 0, tzinfo=BERLIN)
-    return Event(uid, (Component(start=start, end=start.replace(hour=10), summary=summary),))
+    return interview(uid, summary, day)
 
 
 def series(uid: str) -> Event:
-    master = Component(
-        start=datetime(2026, 3, 2, 9, 0, tzinfo=BERLIN),
-        end=datetime(2026, 3, 2, 9, 30, tzinfo=BERLIN),
-        summary="Standup",
-        rrule=("FREQ=WEEKLY;COUNT=10",),
-        exdates=(datetime(2026, 3, 9, 9, 0, tzinfo=BERLIN),),
-    )
-    moved = Component(
-        start=datetime(2026, 3, 16, 11, 0, tzinfo=BERLIN),
-        end=datetime(2026, 3, 16, 11, 30, tzinfo=BERLIN),
-        recurrence_id=datetime(2026, 3, 16, 9, 0, tzinfo=BERLIN),
-        summary="Standup (moved)",
-    )
-    return Event(uid, (master, moved), marker="m-123")
+    return weekly_series(uid, marker="m-123")
 
 
 # Plain-file helpers (sync on purpose: tiny test files, outside the event loop's concern).

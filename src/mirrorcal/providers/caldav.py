@@ -241,6 +241,14 @@ async def discover_calendars(client: httpx.AsyncClient, url: str) -> list[tuple[
 # --------------------------------------------------------------------------- the adapter
 
 
+def _sort_into(read: Item | ItemError | None, items: list[Item], errors: list[ItemError]) -> None:
+    """File one ``read_item`` result: an item, an error, or nothing (a task, not an event)."""
+    if isinstance(read, Item):
+        items.append(read)
+    elif read is not None:
+        errors.append(read)
+
+
 PROBE_PREFIX = "probe:"
 VERIFY_EVERY = 10
 """Even when the probe says "unchanged", every VERIFY_EVERY-th poll asks for the sync-token."""
@@ -487,11 +495,7 @@ class CalDAVCalendar(Calendar):
             if etag is not None and href in known and known[href] == etag:
                 listing.unchanged.append(href)
             elif data and data.get(href):
-                read = self.read_item(href, etag, data[href])
-                if isinstance(read, Item):
-                    listing.items.append(read)
-                elif read is not None:
-                    listing.errors.append(read)
+                _sort_into(self.read_item(href, etag, data[href]), listing.items, listing.errors)
             else:
                 to_fetch.append(href)
         items, errors = await self._multiget(to_fetch)
@@ -525,10 +529,7 @@ class CalDAVCalendar(Calendar):
                 if self._is_self(r.href) or r.status != 200:
                     continue  # gone since it was listed: the next listing reports it removed
                 read = self.read_item(canonical_href(r.href), r.text(DAV, "getetag"), r.text(CALDAV, "calendar-data"))
-                if isinstance(read, Item):
-                    items.append(read)
-                elif read is not None:
-                    errors.append(read)
+                _sort_into(read, items, errors)
         return items, errors
 
     @staticmethod

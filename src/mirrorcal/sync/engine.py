@@ -131,9 +131,11 @@ class Engine:
             except CursorExpiredError:
                 log.info("calendar %s: cursor expired, listing everything", name)
                 listing = await calendar.list_changes(None, known)
-            return self._absorb(name, cache, listing, allow_empty)
+            return self._absorb(name, cache, cursor, listing, allow_empty)
 
-    def _absorb(self, name: str, cache: Mapping[str, CachedItem], listing: Listing, allow_empty: bool) -> Refresh:
+    def _absorb(
+        self, name: str, cache: Mapping[str, CachedItem], cursor: str | None, listing: Listing, allow_empty: bool
+    ) -> Refresh:
         found = Refresh(name)
         if listing.full and not (listing.items or listing.unchanged or listing.errors) and len(cache) >= 2 and not allow_empty:
             raise SourceEmptyError(
@@ -159,7 +161,7 @@ class Engine:
             found.removed = {h for h in cache if h not in listed}
         else:
             found.removed = {h for h in listing.removed if h in cache}
-        if upserts or found.removed or listing.cursor != self.store.get_cursor(name) or listing.full:
+        if upserts or found.removed or listing.cursor != cursor or listing.full:
             self.store.apply_listing(name, upserts, sorted(found.removed), listing.cursor, listing.full)
         if found.moved or found.errors:
             self._bump(name)
