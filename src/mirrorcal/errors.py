@@ -3,10 +3,12 @@
     MirrorcalError
     ├── ConfigError            a bad configuration file (names the key and the problem)
     ├── StoreError             the state store cannot be read or written
+    ├── SecretsError           credentials cannot be encrypted or read: key missing, malformed or not the one used
     ├── InvalidEventError      iCalendar text that cannot be read as an event (names the problem)
     └── ProviderError          anything a calendar provider did wrong, mapped at the adapter's edge
         ├── ReadOnlyError      a write to a read-only calendar (feed, file marked read-only)
         ├── AuthError          credentials refused (401/403 that is not a rate limit)
+        │   └── NeedsReauthError     the refresh token was revoked: sign in again
         ├── NotFoundError      the calendar or item does not exist (404/410 on an item)
         ├── ConflictError      a precondition failed: stale etag (412) or the item already exists
         │   └── AlreadyExistsError   a create found the id/href taken (409 / 412 on If-None-Match)
@@ -35,12 +37,21 @@ class StoreError(MirrorcalError):
     """The state store failed."""
 
 
+class SecretsError(MirrorcalError):
+    """Credentials at rest cannot be read or protected; the message never holds a secret or a key."""
+
+
 class InvalidEventError(MirrorcalError):
     """iCalendar text that cannot become an Event; the message says what is wrong and where."""
 
 
 class ProviderError(MirrorcalError):
-    """A calendar provider failed; raised only by adapters."""
+    """A calendar provider failed; raised only by adapters.
+
+    ``status`` is the HTTP status that caused it when there was one (set by ``http.error_for``).
+    """
+
+    status: int | None = None
 
 
 class ReadOnlyError(ProviderError):
@@ -49,6 +60,14 @@ class ReadOnlyError(ProviderError):
 
 class AuthError(ProviderError):
     """The provider refused the credentials."""
+
+
+class NeedsReauthError(AuthError):
+    """The connection's grant was revoked or expired: the user must sign in again.
+
+    Raised when a refresh token gets ``invalid_grant``; the connection is marked
+    "needs re-authorisation" and its syncs stop, deleting nothing, until ``mirrorcal connect``.
+    """
 
 
 class NotFoundError(ProviderError):
