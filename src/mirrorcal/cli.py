@@ -1,8 +1,9 @@
-"""The ``mirrorcal`` command line: check, sync, run, conflicts, status, unsync and the demo."""
+"""The ``mirrorcal`` command line: check, sync, run, conflicts, status, unsync, connect, emulate and the demo."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,6 +45,14 @@ def _config() -> Config:
     except ConfigError as exc:
         errors.print(f"[red]configuration error[/red] in {State.config_path}: {exc}")
         raise typer.Exit(2) from None
+
+
+def _run_sync(function: Any) -> Any:
+    try:
+        return function()
+    except MirrorcalError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
 
 
 def _run(coro: Any) -> Any:
@@ -136,6 +145,63 @@ def unsync(name: Annotated[str, typer.Argument(help="The sync whose mirrors to d
     from .commands import unsync as run_unsync
 
     raise typer.Exit(_run(run_unsync(_config(), console, name)))
+
+
+# connect / connections / emulate ----------------------------------------------------------------
+@app.command()
+def connect(
+    kind: Annotated[str, typer.Argument(help="google, microsoft or icloud.")],
+    name: Annotated[str | None, typer.Option(help="The connection's name (default: the kind).")] = None,
+    username: Annotated[str | None, typer.Option(help="iCloud: your Apple ID.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Another API root, e.g. an emulator's base_url.")] = None,
+    url: Annotated[str | None, typer.Option(help="iCloud: where discovery starts (default caldav.icloud.com).")] = None,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the sign-in URL instead of opening it.")] = False,
+) -> None:
+    """Sign in to an account and store the connection, its credentials encrypted."""
+    from .connect import connect_icloud, connect_oauth
+
+    config, name = _config(), name or kind
+    if kind in ("google", "microsoft"):
+
+        def show(link: str) -> None:
+            console.print(f"Open this address in your browser to sign in:\n{link}", soft_wrap=True, markup=False)
+
+        opener = show if no_browser else None
+        raise typer.Exit(_run(connect_oauth(config, console, kind, name, base_url=base_url, open_browser=opener)))
+    if kind == "icloud":
+        if not username:
+            errors.print("[red]error:[/red] --username (your Apple ID) is required for iCloud")
+            raise typer.Exit(2)
+        password = os.environ.get("MIRRORCAL_ICLOUD_PASSWORD") or typer.prompt(
+            "App-specific password (appleid.apple.com → Sign-In and Security)", hide_input=True
+        )
+        raise typer.Exit(_run(connect_icloud(config, console, name, username, password, url=url)))
+    errors.print(f"[red]error:[/red] cannot connect {kind!r}: choose google, microsoft or icloud")
+    raise typer.Exit(2)
+
+
+@app.command()
+def connections() -> None:
+    """List the stored connections and their state (ok, needs re-authorisation, error)."""
+    from .connect import list_connections
+
+    raise typer.Exit(_run_sync(lambda: list_connections(_config(), console)))
+
+
+@app.command()
+def emulate(
+    kind: Annotated[str, typer.Argument(help="google or microsoft.")],
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")] = 0,
+) -> None:
+    """Serve a Google Calendar or Microsoft Graph emulator on 127.0.0.1 until stopped.
+
+    Prints one JSON line: {"base_url", "access_token", "calendar_id"}."""
+    from .connect import emulate as run_emulator
+
+    if kind not in ("google", "microsoft"):
+        errors.print(f"[red]error:[/red] no emulator for {kind!r}: choose google or microsoft")
+        raise typer.Exit(2)
+    raise typer.Exit(_run(run_emulator(kind, port)))
 
 
 # demo -------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .bootstrap import build_calendar, engine_for, open_store
+from .bootstrap import Credentials, engine_for, open_store
 from .config import Config
 from .errors import MirrorcalError
 from .service import Service, format_conflict
@@ -51,22 +51,20 @@ async def check(config: Config, console: Console) -> int:
     for column in ("calendar", "kind", "client", "unified", "state"):
         table.add_column(column)
 
-    async def probe(name: str) -> tuple[str, str | None]:
-        calendar = build_calendar(config.calendars[name])
-        try:
-            return name, await calendar.check()
-        except MirrorcalError as exc:
-            return name, f"[red]unreachable:[/red] {exc}" if str(exc) else "[red]unreachable[/red]"
-        finally:
-            await calendar.aclose()
-
-    results = dict(await asyncio.gather(*(probe(n) for n in config.calendars)))
-    for name, cfg in config.calendars.items():
-        state = results[name] or ""
-        failed += state.startswith("[red]")
-        table.add_row(name, cfg.kind + (" (read-only)" if cfg.read_only else ""), cfg.client or "", "yes" if cfg.unified else "no", state)
-    console.print(table)
     async with engine_for(config) as engine:
+
+        async def probe(name: str) -> tuple[str, str | None]:
+            try:
+                return name, await engine.calendars[name].check()
+            except MirrorcalError as exc:
+                return name, f"[red]unreachable:[/red] {exc}" if str(exc) else "[red]unreachable[/red]"
+
+        results = dict(await asyncio.gather(*(probe(n) for n in config.calendars)))
+        for name, cfg in config.calendars.items():
+            state = results[name] or ""
+            failed += state.startswith("[red]")
+            table.add_row(name, cfg.kind + (" (read-only)" if cfg.read_only else ""), cfg.client or "", "yes" if cfg.unified else "no", state)
+        console.print(table)
         reports = await engine.sync(dry_run=True)
     plans = Table(title="What each sync would do (dry run)")
     for column in ("sync", "from -> to", "privacy", "create", "update", "delete", "skip", "problems"):
@@ -125,7 +123,8 @@ async def sync_once(config: Config, console: Console, names: list[str] | None, *
 
 
 async def run_forever(config: Config, console: Console, *, interval: float | None) -> int:
-    async with engine_for(config) as engine:
+    credentials = Credentials(config)
+    async with engine_for(config, credentials) as engine:
 
         def reported(reports: dict[str, SyncReport]) -> None:
             console.print(summary_table(reports, title=f"{datetime.now():%H:%M:%S} changes"))
@@ -139,11 +138,19 @@ async def run_forever(config: Config, console: Console, *, interval: float | Non
             interval=interval,
             on_report=reported,
             on_conflict=lambda c: console.print(f"[bold red]conflict:[/bold red] {format_conflict(c)}"),
+            needs_reauth=credentials.needs_reauth,
+            on_reauth=lambda name: console.print(
+                f"[bold red]{name}:[/bold red] the provider refused the stored sign-in; its syncs are stopped and "
+                f"nothing was deleted. Sign in again: mirrorcal connect {config.calendars[name].kind} "
+                f"--name {config.calendars[name].connection or name}"
+            ),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, service.stop)
         console.print(f"mirrorcal: syncing {len(config.syncs)} sync(s) over {len(service.due)} calendar(s); Ctrl-C stops")
+        if config.push is not None:
+            console.print(f"push notifications: listening on {config.push.host}:{config.push.port} ({config.push.public_url})")
         await service.serve()
     console.print("stopped")
     return 0

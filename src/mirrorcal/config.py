@@ -29,8 +29,11 @@ from .errors import ConfigError
 from .model import Privacy
 from .sync.spec import Filters, SyncSpec
 
-KINDS = ("caldav", "ics", "file")
-DEFAULT_POLL_SECONDS = {"caldav": 30, "ics": 300, "file": 30}
+KINDS = ("caldav", "ics", "file", "google", "microsoft", "icloud")
+DEFAULT_POLL_SECONDS = {"caldav": 30, "ics": 300, "file": 30, "google": 60, "microsoft": 60, "icloud": 30}
+"""Google and Microsoft push their changes (``[push]``); their polling is only the backstop."""
+OAUTH_KINDS = ("google", "microsoft")
+DEFAULT_API_URLS = {"google": "https://www.googleapis.com", "microsoft": "https://graph.microsoft.com"}
 BACK_SUFFIX = "~back"
 """Appended to a two-way sync's name for its second half (to -> from); '~' is not allowed in names."""
 
@@ -42,12 +45,17 @@ _ENV_REF = re.compile(r"\$(\$?)\{([^}]*)\}")
 _HOURS = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
 _TOML_WHERE = re.compile(r"^(.*) \((?:at line (\d+), column (\d+)|at end of document)\)$", re.DOTALL)
 
-_TOP_KEYS = ("database", "timezone", "conflicts", "calendars", "syncs")
+_TOP_KEYS = ("database", "timezone", "conflicts", "calendars", "syncs", "oauth", "push")
+_OAUTH_KEYS = ("client_id", "client_secret", "tenant")
+_PUSH_KEYS = ("listen", "public_url")
 _CONFLICT_KEYS = ("buffer_minutes", "working_hours")
 _CALENDAR_KEYS = {
     "caldav": ("url", "username", "password"),
     "ics": ("url", "username", "password"),
     "file": ("path", "url"),
+    "google": ("calendar_id", "connection", "access_token", "base_url"),
+    "microsoft": ("calendar_id", "connection", "access_token", "base_url"),
+    "icloud": ("url", "username", "password", "connection"),
 }
 _CALENDAR_COMMON = ("kind", "unified", "client", "email", "read_only", "poll_seconds")
 _ALL_CALENDAR_KEYS = tuple(dict.fromkeys(_CALENDAR_COMMON + sum(_CALENDAR_KEYS.values(), ())))
@@ -61,9 +69,13 @@ _SYNC_KEYS = (
 class CalendarConfig:
     """One configured calendar, resolved.
 
-    ``url`` is the http(s) address for ``caldav`` and ``ics`` (``webcal://`` already turned into
-    ``https://``) and None for ``file``, whose absolute location is ``path``. ``read_only`` is
-    always True for ``ics``. ``emails`` are lower-case addresses whose DECLINED answer means the
+    ``url`` is the http(s) address for ``caldav``, ``icloud`` and ``ics`` (``webcal://`` already
+    turned into ``https://``), the API's root for ``google`` and ``microsoft`` (the real
+    service unless ``base_url`` names another, e.g. an emulator), and None for ``file``, whose
+    absolute location is ``path``. ``calendar_id`` names the calendar inside a Google or
+    Microsoft account; ``connection`` names the stored connection (``mirrorcal connect``)
+    whose encrypted credentials the calendar uses (``access_token`` or ``password`` in the
+    file replace it). ``read_only`` is always True for ``ics``. ``emails`` are lower-case addresses whose DECLINED answer means the
     recruiter declined. ``poll_seconds`` is the resolved poll interval.
     """
 
@@ -78,6 +90,9 @@ class CalendarConfig:
     emails: frozenset[str] = frozenset()
     read_only: bool = False
     poll_seconds: int = 30
+    calendar_id: str | None = None
+    connection: str | None = None
+    access_token: str | None = field(default=None, repr=False)
 
     @property
     def writable(self) -> bool:
@@ -98,6 +113,26 @@ class Config:
     conflict_working_hours: tuple[time, time] | None = None
     calendars: dict[str, CalendarConfig] = field(default_factory=dict)
     syncs: list[SyncSpec] = field(default_factory=list)
+    oauth: dict[str, OAuthConfig] = field(default_factory=dict)
+    push: PushConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthConfig:
+    """The application registration used to sign in to ``google`` or ``microsoft``."""
+
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    tenant: str = "common"
+
+
+@dataclass(frozen=True, slots=True)
+class PushConfig:
+    """Where ``mirrorcal run`` listens for push notifications and the URL providers reach it at."""
+
+    host: str
+    port: int
+    public_url: str
 
 
 def default_database_url() -> str:
@@ -157,6 +192,8 @@ def parse_config(text: str, *, base_dir: Path, env: Mapping[str, str]) -> Config
         name: _calendar(name, raw_calendars.table(name), base_dir, env) for name in raw_calendars.names()
     }
     syncs = _syncs(top.tables("syncs"), calendars)
+    oauth_table = top.table("oauth", OAUTH_KINDS)
+    oauth = {kind: _oauth(oauth_table.table(kind, _OAUTH_KEYS)) for kind in oauth_table.names()}
     return Config(
         database_url=database_url,
         timezone=tz,
@@ -164,7 +201,33 @@ def parse_config(text: str, *, base_dir: Path, env: Mapping[str, str]) -> Config
         conflict_working_hours=hours,
         calendars=calendars,
         syncs=syncs,
+        oauth=oauth,
+        push=_push(top.table("push", _PUSH_KEYS)),
     )
+
+
+def _oauth(t: _Table) -> OAuthConfig:
+    return OAuthConfig(
+        client_id=t.required("client_id"),
+        client_secret=t.string("client_secret", "") or "",
+        tenant=t.string("tenant", "common") or "common",
+    )
+
+
+def _push(t: _Table) -> PushConfig | None:
+    listen = t.string("listen")
+    if listen is None:
+        if t.names():
+            raise ConfigError(
+                t.key("listen"), 'is required to receive push notifications (e.g. "127.0.0.1:8765")'
+            )
+        return None
+    host, colon, port = listen.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(t.key("listen"), f'{listen!r} must be host:port, e.g. "127.0.0.1:8765"')
+    public = t.string("public_url") or f"http://{listen}"
+    public = _http_url(public, t.key("public_url"), feed=False).rstrip("/")
+    return PushConfig(host, int(port), public)
 
 
 def local_timezone(env: Mapping[str, str], localtime: Path = Path("/etc/localtime")) -> ZoneInfo:
@@ -386,14 +449,38 @@ def _calendar(name: str, raw: _Table, base_dir: Path, env: Mapping[str, str]) ->
     path: Path | None = None
     if kind == "file":
         url, path = None, _file_location(t, base_dir)
+    elif kind in OAUTH_KINDS:
+        url = _http_url(
+            t.string("base_url", DEFAULT_API_URLS[kind]) or "", t.key("base_url"), feed=False
+        ).rstrip("/")
     elif url is None:
-        raise ConfigError(t.key("url"), "is required")
+        raise ConfigError(
+            t.key("url"),
+            "is required"
+            + (" (the calendar's URL, as `mirrorcal connect icloud` prints it)" if kind == "icloud" else ""),
+        )
     else:
         url = _http_url(url, t.key("url"), feed=kind == "ics")
+    calendar_id = t.string("calendar_id", "primary" if kind == "google" else None)
+    if kind == "microsoft" and not calendar_id:
+        raise ConfigError(
+            t.key("calendar_id"), "is required (`mirrorcal connect microsoft` lists your calendars' ids)"
+        )
+    connection = t.string("connection")
+    if connection is not None and not _NAME.fullmatch(connection):
+        raise ConfigError(t.key("connection"), f"connection name '{connection}' {_NAME_RULE}")
+    access_token = t.string("access_token")
+    if kind in OAUTH_KINDS and access_token is None and connection is None:
+        connection = name
 
     username, password = t.string("username"), t.string("password")
     if password is not None and username is None:
         raise ConfigError(t.key("username"), "is required when password is set")
+    if kind == "icloud":
+        if username is None:
+            raise ConfigError(t.key("username"), "is required (your Apple ID)")
+        if password is None and connection is None:
+            connection = name
     client = t.string("client")
     if client is not None and not client.strip():
         raise ConfigError(t.key("client"), "must not be empty (leave it out for no label)")
@@ -414,6 +501,9 @@ def _calendar(name: str, raw: _Table, base_dir: Path, env: Mapping[str, str]) ->
         emails=emails,
         read_only=read_only,
         poll_seconds=t.integer("poll_seconds", DEFAULT_POLL_SECONDS[kind], minimum=1),
+        calendar_id=calendar_id,
+        connection=connection,
+        access_token=access_token,
     )
 
 

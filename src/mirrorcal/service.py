@@ -1,5 +1,6 @@
 """The long-running sync service behind ``mirrorcal run``: polls each calendar on its own
-interval, syncs what changed (chains included) and reports new conflicts the moment they appear."""
+interval, syncs at once what a push notification names (chains included, in one burst) and
+reports new conflicts the moment they appear."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime
 
 from .config import Config
 from .conflicts import Conflict
+from .push import Channels, PushReceiver
 from .sync.engine import Engine, SyncReport
 from .unified import BusyCache, conflicts_between
 
@@ -26,6 +28,10 @@ class Service:
 
     ``on_report`` receives each round's reports that wrote or failed; ``on_conflict`` each
     conflict not seen before (looking ``conflict_days`` ahead on the unified calendars).
+    ``needs_reauth`` returns the calendars whose connection must be signed in again: their
+    syncs stop (nothing is deleted) and ``on_reauth`` hears of each such calendar once.
+    With ``[push]`` configured, a receiver listens for notifications and channels are kept
+    open for the Google and Microsoft calendars; polling continues as the backstop.
     """
 
     def __init__(
@@ -37,6 +43,8 @@ class Service:
         on_report: Callable[[dict[str, SyncReport]], None] | None = None,
         on_conflict: Callable[[Conflict], None] | None = None,
         conflict_days: int = 14,
+        needs_reauth: Callable[[], set[str]] | None = None,
+        on_reauth: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -48,12 +56,20 @@ class Service:
         self.busy = BusyCache()
         self._checked: tuple[object, ...] | None = None
         self.cycles = 0
+        self.needs_reauth = needs_reauth or set
+        self.on_reauth = on_reauth
+        self.stopped: set[str] = set()
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         used = {s.source for s in config.syncs} | {s.target for s in config.syncs}
         self.due = {name: 0.0 for name in config.calendars if name in used}
+        self.receiver: PushReceiver | None = None
+        self.channels: Channels | None = None
+        self.push_port: int | None = None
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def poll_seconds(self, calendar: str) -> float:
         """The interval given on the command line, else the calendar's ``poll_seconds``; a feed
@@ -69,8 +85,18 @@ class Service:
 
     async def cycle(self, ready: list[str]) -> dict[str, SyncReport]:
         """One polling cycle over the ``ready`` calendars: sync what touches them, then conflicts."""
-        names = [s.name for s in self.config.syncs if s.source in ready or s.target in ready]
-        reports = await self.engine.sync(names)
+        stopped = self.needs_reauth()
+        for calendar in sorted(stopped - self.stopped):
+            log.warning("calendar %s needs re-authorisation: its syncs stop until it is connected again", calendar)
+            if self.on_reauth:
+                self.on_reauth(calendar)
+        self.stopped = stopped
+        names = [
+            s.name
+            for s in self.config.syncs
+            if (s.source in ready or s.target in ready) and not {s.source, s.target} & stopped
+        ]
+        reports = await self.engine.sync(names) if names else {}
         self.cycles += 1
         if self.on_report:
             busy = {n: r for n, r in reports.items() if r.writes or r.errors}
@@ -106,7 +132,33 @@ class Service:
         return fresh
 
     async def serve(self) -> None:
-        """Poll until ``stop()``."""
+        """Poll (and listen for pushes) until ``stop()``."""
+        await self._start_push()
+        try:
+            await self._loop()
+        finally:
+            await self._stop_push()
+
+    async def _start_push(self) -> None:
+        push = self.config.push
+        if push is None:
+            return
+        self.receiver = PushReceiver(self.poke)
+        self.push_port = await self.receiver.start(push.host, push.port)
+        public = push.public_url
+        if push.port == 0:  # tests: the port is known only now
+            public = public.replace(":0", f":{self.push_port}", 1)
+        self.channels = Channels(self.receiver, self.engine.calendars, public)
+        await self.channels.maintain()
+
+    async def _stop_push(self) -> None:
+        if self.channels is not None:
+            await self.channels.close()
+        if self.receiver is not None:
+            await self.receiver.stop()
+
+    async def _loop(self) -> None:
+        next_maintenance = clock.monotonic() + 60
         while not self._stop.is_set():
             now = clock.monotonic()
             ready = [c for c, t in self.due.items() if t <= now]
@@ -117,17 +169,23 @@ class Service:
                     log.exception("sync cycle failed")
                 for c in ready:
                     self.due[c] = clock.monotonic() + self.poll_seconds(c)
-            wait = max(0.05, min(self.due.values(), default=now + 1.0) - clock.monotonic())
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=wait)
-            except TimeoutError:
-                pass
+            if self.channels is not None and clock.monotonic() >= next_maintenance:
+                await self.channels.maintain()
+                next_maintenance = clock.monotonic() + 60
+            wait = max(0.0, min(self.due.values(), default=now + 1.0) - clock.monotonic())
+            if wait > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+            self._wake.clear()
 
     def poke(self, calendar: str | None = None) -> None:
-        """Make a calendar (all when None) due now, e.g. after a push notification."""
+        """Make a calendar (all when None) due now and wake the loop, e.g. after a push notification."""
         for c in self.due:
             if calendar is None or c == calendar:
                 self.due[c] = 0.0
+        self._wake.set()
 
 
 def format_conflict(c: Conflict) -> str:

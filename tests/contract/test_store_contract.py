@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from mirrorcal.errors import StoreError
-from mirrorcal.store.base import CachedItem, MirrorRow, Store
+from mirrorcal.store.base import CachedItem, ConnectionRow, MirrorRow, Store
 from mirrorcal.store.memory import MemoryStore
 from mirrorcal.store.sql import SqlStore
 
@@ -342,6 +342,156 @@ def test_secret_is_random_and_stable(store: Store) -> None:
     assert isinstance(key, bytes) and len(key) == 32
     assert store.secret("mirror-id") == key
     assert store.secret("another") != key
+
+
+# connections ------------------------------------------------------------------------------------
+def connection(name: str, **changes: object) -> ConnectionRow:
+    base = ConnectionRow(
+        name=name,
+        kind="google",
+        account="recruiter@example.test",
+        secret=f"gAAAAA-encrypted-{name}",
+        state="ok",
+        message="",
+        updated=T0,
+        extra={"scopes": ["calendar.events", "calendar.readonly"], "token_endpoint": "http://127.0.0.1/t", "n": 3},
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_connections_save_get_list_replace_delete(store: Store) -> None:
+    assert store.connection("work") is None and store.connections() == []
+    work = connection("work")
+    icloud = connection("Home-icloud", kind="icloud", account="ada@icloud.example", extra={}, message="ünïcode ✓")
+    store.save_connection(work)
+    store.save_connection(icloud)
+    assert store.connection("work") == work
+    assert store.connections() == [icloud, work]  # by name (code-point order)
+
+    moved = replace(work, kind="microsoft", secret="gAAAAA-other", state="error", message="no", extra={"a": {"b": [1, None]}})
+    store.save_connection(moved)
+    assert store.connection("work") == moved
+    assert len(store.connections()) == 2
+
+    store.delete_connection("work")
+    store.delete_connection("work")
+    store.delete_connection("never")
+    assert store.connection("work") is None
+    assert store.connections() == [icloud]
+
+
+def test_connection_state_changes(store: Store) -> None:
+    store.save_connection(connection("work"))
+    later = T0 + timedelta(hours=2)
+    store.set_connection_state("work", "needs_reauth", "Google refused the refresh token: sign in again", at=later)
+    row = store.connection("work")
+    assert row is not None
+    assert (row.state, row.message, row.updated) == ("needs_reauth", "Google refused the refresh token: sign in again", later)
+    assert row.secret == connection("work").secret and row.extra == connection("work").extra
+    before = datetime.now(UTC)
+    store.set_connection_state("work", "ok", "")
+    row = store.connection("work")
+    assert row is not None and row.state == "ok" and row.message == ""
+    assert row.updated is not None and before - timedelta(seconds=5) <= row.updated <= datetime.now(UTC) + timedelta(seconds=5)
+
+
+def test_connection_state_of_an_unknown_connection_or_state_is_an_error(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.set_connection_state("nobody", "ok", "")
+    store.save_connection(connection("work"))
+    with pytest.raises(StoreError):
+        store.set_connection_state("work", "broken", "")
+    with pytest.raises(StoreError):
+        store.save_connection(connection("other", state="fine"))
+    assert [c.name for c in store.connections()] == ["work"]
+    assert store.connection("work") == connection("work")
+
+
+def test_connection_datetimes_are_utc_and_naive_ones_refused(store: Store) -> None:
+    paris = timezone(timedelta(hours=1))
+    store.save_connection(connection("work", updated=datetime(2026, 3, 1, 10, 30, tzinfo=paris)))
+    row = store.connection("work")
+    assert row is not None and row.updated == T0 and row.updated.utcoffset() == timedelta(0)
+    with pytest.raises(StoreError):
+        store.save_connection(connection("naive", updated=datetime(2026, 3, 1, 9, 30)))
+    with pytest.raises(StoreError):
+        store.set_connection_state("work", "ok", "", at=datetime(2026, 3, 1, 9, 30))
+    assert store.connection("naive") is None
+    saved = store.connection("work")
+    assert saved is not None and saved.updated == T0
+
+
+def test_connection_without_updated_gets_now(store: Store) -> None:
+    before = datetime.now(UTC)
+    store.save_connection(connection("work", updated=None))
+    row = store.connection("work")
+    assert row is not None and row.updated is not None
+    assert before - timedelta(seconds=5) <= row.updated <= datetime.now(UTC) + timedelta(seconds=5)
+
+
+def test_connection_extra_is_json_and_a_copy(store: Store) -> None:
+    extra = {"scopes": ["a"], "nested": {"k": "v"}}
+    store.save_connection(connection("work", extra=extra))
+    extra["scopes"].append("changed after saving")
+    row = store.connection("work")
+    assert row is not None and row.extra == {"scopes": ["a"], "nested": {"k": "v"}}
+    row.extra["scopes"].append("changed after reading")
+    again = store.connection("work")
+    assert again is not None and again.extra == {"scopes": ["a"], "nested": {"k": "v"}}
+    with pytest.raises(StoreError):
+        store.save_connection(connection("bad", extra={"when": T0}))
+    assert store.connection("bad") is None
+
+
+def test_connections_are_durable(durable: Backend) -> None:
+    durable.store.save_connection(connection("work"))
+    durable.store.set_connection_state("work", "needs_reauth", "sign in again", at=T0)
+    second = durable.another()
+    assert second.connection("work") == connection("work", state="needs_reauth", message="sign in again")
+    second.delete_connection("work")
+    assert durable.store.connections() == []
+
+
+def test_stored_credentials_are_never_in_clear_in_the_database(durable: Backend) -> None:
+    from cryptography.fernet import Fernet
+
+    from mirrorcal.connections import ConnectionBook
+    from mirrorcal.secrets import Vault
+
+    clear = "1//refresh-TOKEN-in-clear-9f3a7c"
+    rotated = "app-pass-word-in-clear-abcd"
+    account = "visible-account@example.test"
+    book = ConnectionBook(durable.store, Vault(Fernet.generate_key()))
+    book.save("client-b", "google", account, clear, {"scopes": ["calendar.events"]})
+    book.save("icloud", "icloud", "ada@icloud.example", rotated)
+    book.mark_needs_reauth("client-b", "Google says the sign-in was revoked")
+    book.replace_secret("icloud", rotated + "-2")
+    assert book.secret("client-b") == clear and book.secret("icloud") == rotated + "-2"
+
+    raw = _raw_database(durable)
+    assert account.encode() in raw  # the scan sees what was stored...
+    for secret in (clear, rotated, rotated + "-2"):  # ...and no secret is there in clear
+        for form in (secret.encode(), secret.encode("utf-16-le"), secret.encode().hex().encode()):
+            assert form not in raw
+
+
+def _raw_database(durable: Backend) -> bytes:
+    """Everything the database holds: the SQLite files' bytes, or every column of every table."""
+    engine = durable.store.engine  # type: ignore[attr-defined]
+    if engine.dialect.name == "sqlite":
+        durable.store.close()  # checkpoints the WAL into the file; any -wal/-shm left is read too
+        folder = Path(engine.url.database).parent
+        return b"".join(p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file())
+    chunks: list[bytes] = []
+    with engine.connect() as conn:
+        columns = conn.execute(
+            text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()")
+        ).all()
+        assert {table for table, _ in columns} >= {"connections", "secrets", "items"}
+        for table, column in columns:
+            for (value,) in conn.execute(text(f'SELECT "{column}"::text FROM "{table}"')):
+                chunks.append(str(value).encode())
+    return b"\n".join(chunks)
 
 
 # durability (durable backends only) ---------------------------------------------------------------

@@ -616,3 +616,71 @@ def test_the_example_in_the_user_reference_parses() -> None:
         "client-c",
         Privacy.PRIVATE,
     )
+
+
+def _provider_config(body: str) -> Config:
+    return parse_config('timezone = "UTC"\n' + body, base_dir=BASE, env={"SECRET": "shh"})
+
+
+def test_google_microsoft_and_icloud_calendars_resolve_their_defaults() -> None:
+    config = _provider_config(
+        """
+[oauth.google]
+client_id = "cid"
+client_secret = "${SECRET}"
+[oauth.microsoft]
+client_id = "mid"
+tenant = "contoso"
+[calendars.client-b]
+kind = "google"
+[calendars.client-a]
+kind = "microsoft"
+calendar_id = "AAMk"
+connection = "work"
+base_url = "http://127.0.0.1:9000/"
+[calendars.family]
+kind = "icloud"
+url = "https://p42-caldav.icloud.com/1/calendars/home/"
+username = "me@icloud.com"
+[calendars.tried]
+kind = "google"
+access_token = "at-123"
+"""
+    )
+    b, a, family, tried = (config.calendars[n] for n in ("client-b", "client-a", "family", "tried"))
+    assert (b.url, b.calendar_id, b.connection, b.poll_seconds) == ("https://www.googleapis.com", "primary", "client-b", 60)
+    assert (a.url, a.calendar_id, a.connection) == ("http://127.0.0.1:9000", "AAMk", "work")
+    assert (family.connection, family.password, family.poll_seconds) == ("family", None, 30)
+    assert (tried.connection, tried.access_token) == (None, "at-123")
+    assert config.oauth["google"].client_secret == "shh" and config.oauth["microsoft"].tenant == "contoso"
+    assert config.push is None
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "fragment"),
+    [
+        ('[calendars.a]\nkind = "microsoft"\n', "calendars.a.calendar_id", "mirrorcal connect microsoft"),
+        ('[calendars.a]\nkind = "icloud"\nurl = "https://x.example/c/"\n', "calendars.a.username", "Apple ID"),
+        ('[calendars.a]\nkind = "icloud"\nusername = "me@icloud.com"\n', "calendars.a.url", "connect icloud"),
+        ('[calendars.a]\nkind = "google"\nurl = "https://x.example/"\n', "calendars.a.url", 'not used by kind = "google"'),
+        ('[calendars.a]\nkind = "caldav"\nurl = "https://x.example/"\ncalendar_id = "x"\n', "calendars.a.calendar_id", "not used"),
+        ('[calendars.a]\nkind = "google"\nconnection = "a b"\n', "calendars.a.connection", "may only use"),
+        ('[oauth.google]\nclient_secret = "x"\n', "oauth.google.client_id", "is required"),
+        ('[oauth.yahoo]\nclient_id = "x"\n', "oauth.yahoo", "unknown key"),
+        ('[push]\npublic_url = "https://x.example"\n', "push.listen", "is required"),
+        ('[push]\nlisten = "8765"\n', "push.listen", "host:port"),
+        ('[push]\nlisten = "127.0.0.1:99999"\n', "push.listen", "host:port"),
+    ],
+)
+def test_provider_mistakes_name_their_key(body: str, key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _provider_config(body)
+    assert caught.value.key == key and fragment in caught.value.problem
+
+
+def test_push_listener_and_its_public_url() -> None:
+    config = _provider_config('[push]\nlisten = "127.0.0.1:8765"\n')
+    assert config.push is not None and (config.push.host, config.push.port) == ("127.0.0.1", 8765)
+    assert config.push.public_url == "http://127.0.0.1:8765"
+    proxied = _provider_config('[push]\nlisten = "127.0.0.1:8765"\npublic_url = "https://hooks.example.com/mc/"\n')
+    assert proxied.push is not None and proxied.push.public_url == "https://hooks.example.com/mc"

@@ -14,9 +14,11 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from mirrorcal.errors import StoreError
+from mirrorcal.store.base import ConnectionRow
 from mirrorcal.store.sql import Base, SqlStore, alembic_config
 
-TABLES = {"calendar_state", "items", "mirrors", "runs", "history", "secrets"}
+TABLES = {"calendar_state", "items", "mirrors", "runs", "history", "secrets", "connections"}
+TABLES_0001 = TABLES - {"connections"}
 PG_URL = os.environ.get("MIRRORCAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -142,6 +144,34 @@ def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(StoreError):
         SqlStore.open(f"sqlite:///{blocker / 'state.db'}")
+
+
+def test_0002_adds_connections_to_a_0001_database_and_keeps_its_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = alembic_config(url=url)
+    command.upgrade(cfg, "0001")
+    assert _tables(url) == TABLES_0001
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO secrets (name, value) VALUES ('mirror-id', x'00ff')"))
+    engine.dispose()
+
+    store = SqlStore.open(url)  # an older revision is not taken for head: it migrates
+    try:
+        assert _tables(url) == TABLES
+        assert store.secret("mirror-id") == b"\x00\xff"
+        store.save_connection(ConnectionRow("work", "google", "me@example.test", "gAAAA-token"))
+        assert store.connection("work") is not None
+    finally:
+        store.close()
+    assert _diff(url) == []
+
+    command.downgrade(cfg, "0001")
+    assert _tables(url) == TABLES_0001
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM secrets")).scalar_one() == 1
+    engine.dispose()
 
 
 def test_head_revision_constant_matches_the_migrations() -> None:

@@ -140,9 +140,14 @@ def describe(method: str, url: str | httpx.URL, response: httpx.Response | None 
 
 
 def error_for(response: httpx.Response, method: str | None = None) -> ProviderError:
-    """The ``mirrorcal.errors`` exception for an error ``response`` (not raised, returned)."""
-    method = method or response.request.method
-    message = describe(method, response.request.url, response)
+    """The ``mirrorcal.errors`` exception for an error ``response`` (not raised, returned), its
+    ``status`` set to the response's."""
+    error = _error_class(response, describe(method or response.request.method, response.request.url, response))
+    error.status = response.status_code
+    return error
+
+
+def _error_class(response: httpx.Response, message: str) -> ProviderError:
     status = response.status_code
     if is_rate_limit(response):
         return RateLimitError(message, retry_after(response))

@@ -1,4 +1,4 @@
-"""The state store interface: cursors, cached items, mirrors, runs and per-event history.
+"""The state store interface: cursors, cached items, mirrors, runs, per-event history, connections.
 
 Every method commits before it returns, so a crash right after a provider write and its
 ``save_mirror`` loses nothing, and a crash between them is healed by the mirror's derived id.
@@ -10,8 +10,15 @@ Calendars and syncs are named as in the configuration.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from datetime import datetime
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from mirrorcal.errors import StoreError
+
+CONNECTION_STATES = ("ok", "needs_reauth", "error")
+"""What a stored connection's ``state`` may be."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,50 @@ class HistoryRow:
     reason: str
     summary: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRow:
+    """One connected account at a provider (a "connection"), as stored.
+
+    ``name`` is the configuration's connection name (unique); ``kind`` the provider
+    ("google", "microsoft", "icloud", "caldav"); ``account`` what the user recognises (an
+    e-mail). ``secret`` is ALREADY ENCRYPTED token text (``mirrorcal.secrets.Vault``): the
+    store never sees a clear credential. ``state`` is one of ``CONNECTION_STATES`` and
+    ``message`` says in plain words why it is not "ok". ``updated`` is aware (UTC when read
+    back); ``extra`` holds JSON-able details (scopes, token endpoint, ...).
+    """
+
+    name: str
+    kind: str
+    account: str
+    secret: str
+    state: str = "ok"
+    message: str = ""
+    updated: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_connection(row: ConnectionRow, at: datetime | None = None) -> ConnectionRow:
+    """``row`` checked and normalised for storing, as every ``Store`` must: ``updated`` aware in
+    UTC (None: ``at`` or now), ``extra`` a fresh JSON round-tripped copy. Raises ``StoreError``."""
+    check_connection_state(row.state)
+    updated = row.updated if row.updated is not None else (at or datetime.now(UTC))
+    if updated.tzinfo is None or updated.utcoffset() is None:
+        raise StoreError(f"naive datetime {updated.isoformat()} given to the store; pass an aware one")
+    try:
+        extra = json.loads(json.dumps(row.extra, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"connection {row.name!r}: extra is not JSON-able: {exc}") from exc
+    if not isinstance(extra, dict):
+        raise StoreError(f"connection {row.name!r}: extra must be a dict")
+    return replace(row, updated=updated.astimezone(UTC), extra=extra)
+
+
+def check_connection_state(state: str) -> None:
+    """Raise ``StoreError`` unless ``state`` is one of ``CONNECTION_STATES``."""
+    if state not in CONNECTION_STATES:
+        raise StoreError(f"connection state must be one of {', '.join(CONNECTION_STATES)}, not {state!r}")
 
 
 class Store(abc.ABC):
@@ -156,6 +207,31 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def secret(self, name: str) -> bytes:
         """A random 32-byte secret created on first use and kept (the mirror-id key)."""
+
+    # connections ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_connection(self, row: ConnectionRow) -> None:
+        """Insert or replace the connection ``row.name``. ``row.updated`` None means now.
+
+        Raises ``StoreError`` for a state not in ``CONNECTION_STATES``, a naive ``updated`` or an
+        ``extra`` that is not JSON-able."""
+
+    @abc.abstractmethod
+    def connection(self, name: str) -> ConnectionRow | None:
+        """The stored connection ``name``, None when there is none."""
+
+    @abc.abstractmethod
+    def connections(self) -> list[ConnectionRow]:
+        """Every stored connection, by name."""
+
+    @abc.abstractmethod
+    def set_connection_state(self, name: str, state: str, message: str, at: datetime | None = None) -> None:
+        """Set the state and message of connection ``name`` and its ``updated`` to ``at`` (None:
+        now). Raises ``StoreError`` when there is no such connection or the state is unknown."""
+
+    @abc.abstractmethod
+    def delete_connection(self, name: str) -> None:
+        """Drop the connection; missing is fine."""
 
     def close(self) -> None:
         """Release connections."""

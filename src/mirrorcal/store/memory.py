@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from mirrorcal.errors import StoreError
-from mirrorcal.store.base import CachedItem, HistoryRow, MirrorRow, RunRow, Store
+from mirrorcal.store.base import (
+    CachedItem,
+    ConnectionRow,
+    HistoryRow,
+    MirrorRow,
+    RunRow,
+    Store,
+    check_connection_state,
+    prepare_connection,
+)
 
 
 def _utc(at: datetime) -> datetime:
@@ -34,6 +44,7 @@ class MemoryStore(Store):
         self._runs: dict[int, RunRow] = {}
         self._history: list[HistoryRow] = []
         self._secrets: dict[str, bytes] = {}
+        self._connections: dict[str, ConnectionRow] = {}
 
     # calendars ------------------------------------------------------------------------------
     def get_cursor(self, calendar: str) -> str | None:
@@ -145,3 +156,35 @@ class MemoryStore(Store):
     def secret(self, name: str) -> bytes:
         with self._lock:
             return self._secrets.setdefault(name, secrets.token_bytes(32))
+
+    # connections ----------------------------------------------------------------------------
+    def save_connection(self, row: ConnectionRow) -> None:
+        prepared = prepare_connection(row)
+        with self._lock:
+            self._connections[row.name] = prepared
+
+    def connection(self, name: str) -> ConnectionRow | None:
+        with self._lock:
+            row = self._connections.get(name)
+        return None if row is None else _copy(row)
+
+    def connections(self) -> list[ConnectionRow]:
+        with self._lock:
+            return [_copy(self._connections[name]) for name in sorted(self._connections)]
+
+    def set_connection_state(self, name: str, state: str, message: str, at: datetime | None = None) -> None:
+        check_connection_state(state)
+        with self._lock:
+            row = self._connections.get(name)
+            if row is None:
+                raise StoreError(f"no connection named {name!r}")
+            self._connections[name] = replace(row, state=state, message=message, updated=_utc(at or datetime.now(UTC)))
+
+    def delete_connection(self, name: str) -> None:
+        with self._lock:
+            self._connections.pop(name, None)
+
+
+def _copy(row: ConnectionRow) -> ConnectionRow:
+    """A row whose ``extra`` the caller may change without touching the store."""
+    return replace(row, extra=json.loads(json.dumps(row.extra)))

@@ -36,12 +36,21 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from mirrorcal.errors import StoreError
-from mirrorcal.store.base import CachedItem, HistoryRow, MirrorRow, RunRow, Store
+from mirrorcal.store.base import (
+    CachedItem,
+    ConnectionRow,
+    HistoryRow,
+    MirrorRow,
+    RunRow,
+    Store,
+    check_connection_state,
+    prepare_connection,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 """The newest migration; a database already there is opened without loading Alembic (a test
 keeps this equal to the migrations' head)."""
 
@@ -150,12 +159,27 @@ class SecretModel(Base):
     value: Mapped[bytes]
 
 
+class ConnectionModel(Base):
+    """A connected account; ``secret`` is Fernet token text, never a clear credential."""
+
+    __tablename__ = "connections"
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    kind: Mapped[str]
+    account: Mapped[str]
+    secret: Mapped[str] = mapped_column(Text)
+    state: Mapped[str]
+    message: Mapped[str] = mapped_column(Text)
+    updated: Mapped[datetime]
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 _calendars: Table = CalendarStateModel.__table__  # type: ignore[assignment]
 _items: Table = ItemModel.__table__  # type: ignore[assignment]
 _mirrors: Table = MirrorModel.__table__  # type: ignore[assignment]
 _runs: Table = RunModel.__table__  # type: ignore[assignment]
 _history: Table = HistoryModel.__table__  # type: ignore[assignment]
 _secrets: Table = SecretModel.__table__  # type: ignore[assignment]
+_connections: Table = ConnectionModel.__table__  # type: ignore[assignment]
 
 
 # engine and migrations ------------------------------------------------------------------------
@@ -420,6 +444,37 @@ class SqlStore(Store):
             _insert_if_missing(conn, _secrets, {"name": name, "value": secrets.token_bytes(32)}, ("name",))
             return bytes(conn.execute(select(_secrets.c.value).where(_secrets.c.name == name)).scalar_one())
 
+    # connections ----------------------------------------------------------------------------
+    def save_connection(self, row: ConnectionRow) -> None:
+        values = {name: getattr(prepare_connection(row), name) for name in _CONNECTION_FIELDS}
+        with self._write("save connection") as conn:
+            _upsert(conn, _connections, values, ("name",))
+
+    def connection(self, name: str) -> ConnectionRow | None:
+        with self._read("read connection") as conn:
+            row = conn.execute(select(_connections).where(_connections.c.name == name)).mappings().first()
+            return None if row is None else _to_connection(row)
+
+    def connections(self) -> list[ConnectionRow]:
+        with self._read("read connections") as conn:
+            rows = [_to_connection(row) for row in conn.execute(select(_connections)).mappings()]
+        return sorted(rows, key=lambda r: r.name)  # code-point order, whatever the database's collation
+
+    def set_connection_state(self, name: str, state: str, message: str, at: datetime | None = None) -> None:
+        check_connection_state(state)
+        stmt = (
+            update(_connections)
+            .where(_connections.c.name == name)
+            .values(state=state, message=message, updated=at or datetime.now(UTC))
+        )
+        with self._write("set connection state") as conn:
+            if conn.execute(stmt).rowcount == 0:
+                raise StoreError(f"no connection named {name!r}")
+
+    def delete_connection(self, name: str) -> None:
+        with self._write("delete connection") as conn:
+            conn.execute(delete(_connections).where(_connections.c.name == name))
+
 
 # helpers --------------------------------------------------------------------------------------
 def _item_values(calendar: str, item: CachedItem) -> dict[str, Any]:
@@ -449,6 +504,15 @@ def _to_item(row: Any) -> CachedItem:
 
 def _to_mirror(row: Any) -> MirrorRow:
     return MirrorRow(**{name: row[name] for name in MirrorRow.__slots__})  # type: ignore[attr-defined]
+
+
+_CONNECTION_FIELDS = ConnectionRow.__slots__  # type: ignore[attr-defined]
+
+
+def _to_connection(row: Any) -> ConnectionRow:
+    values = {name: row[name] for name in _CONNECTION_FIELDS}
+    values["extra"] = dict(values["extra"] or {})
+    return ConnectionRow(**values)
 
 
 def _delete_hrefs(conn: Connection, calendar: str, hrefs: Iterable[str]) -> None:
