@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from . import __version__
-from .config import DEFAULT_API_URLS, OAUTH_KINDS, CalendarConfig, Config
+from .config import DEFAULT_API_URLS, CalendarConfig, Config
 from .connections import ConnectionBook
 from .errors import ConfigError
 from .oauth import BearerAuth, OAuthClient, TokenSource, endpoints_for

@@ -42,6 +42,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from .errors import InvalidEventError
 from .model import MARKER_PROPERTY, Attendee, Component, Event, Moment, as_utc
+from .zones import zone_named
 
 __all__ = [
     "PRODID",
@@ -332,25 +333,8 @@ def _zoned(value: datetime, tzid: str | None, zones: dict[str, Timezone]) -> dat
     return wall  # unknown zone, no VTIMEZONE: floating
 
 
-@functools.lru_cache(maxsize=1024)
-def _named_zone(tzid: str) -> ZoneInfo | None:
-    """The IANA zone a TZID names: an IANA id, a Windows name (CLDR) or a globally unique
-    ``/vendor/.../Area/City`` id; None for anything else."""
-    cleaned = tzid.strip().strip("/")
-    candidates = [cleaned]
-    if cleaned in WINDOWS_TO_OLSON:
-        candidates.append(WINDOWS_TO_OLSON[cleaned])
-    if tzid.strip().startswith("/"):
-        parts = cleaned.split("/")
-        candidates += ["/".join(parts[i:]) for i in range(1, len(parts))]
-    for candidate in candidates:
-        if not candidate or candidate.startswith(("posix/", "right/")):
-            continue
-        try:
-            return ZoneInfo(candidate)
-        except Exception:
-            continue
-    return None
+_named_zone = zone_named
+"""The IANA zone a TZID names (see ``mirrorcal.zones.zone_named``)."""
 
 
 def _in_custom_zone(wall: datetime, vtimezone: Timezone) -> datetime:

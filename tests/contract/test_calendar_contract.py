@@ -15,6 +15,8 @@ import caldav
 import httpx
 import pytest
 from factories import interview, weekly_series
+from google_harness import google_harness
+from graph_harness import graph_harness
 from harness import Harness, caldav_harness, memory_harness
 
 from mirrorcal import ical
@@ -42,14 +44,19 @@ def series(uid: str) -> Event:
     return weekly_series(uid, attendees=(Attendee("ann@client-a.example", "Ann", "ACCEPTED"),), cancelled_override=True)
 
 
-@pytest.fixture(params=["memory", "caldav"])
+@pytest.fixture(params=["memory", "caldav", "google", "microsoft"])
 async def h(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """The same contract on the in-memory calendar, Radicale, the Google and the Graph emulators."""
     if request.param == "memory":
-        async for harness in memory_harness():
-            yield harness
+        harnesses = memory_harness()
+    elif request.param == "caldav":
+        harnesses = caldav_harness(request.getfixturevalue("radicale"))
+    elif request.param == "google":
+        harnesses = google_harness()
     else:
-        async for harness in caldav_harness(request.getfixturevalue("radicale")):
-            yield harness
+        harnesses = graph_harness()
+    async for harness in harnesses:
+        yield harness
 
 
 def by_href(listing: Listing) -> dict[str, Event]:
@@ -68,7 +75,9 @@ async def test_empty_calendar_lists_fully(h: Harness) -> None:
 async def test_create_list_get(h: Harness) -> None:
     ev = event(summary="Interview: Ada")
     ref = await h.calendar.create(ev)
-    assert ref.href == h.calendar.href_for(ev.uid)
+    # The created item is found again from its UID alone (a retried create relies on it);
+    # providers that choose their own ids (Graph) resolve href_for(uid) on reads.
+    assert [i.href for i in await h.calendar.get([h.calendar.href_for(ev.uid)])] == [ref.href]
     listing = await h.calendar.list_changes(None)
     assert listing.full
     [item] = listing.items
@@ -215,7 +224,7 @@ async def test_series_with_overrides_survives_a_round_trip(h: Harness) -> None:
     [item] = (await h.calendar.list_changes(None)).items
     assert item.href == ref.href
     assert item.event == h.kept(ev)
-    assert len(item.event.overrides) == 2
+    assert len(item.event.overrides) == len(h.kept(ev).overrides) >= 1
 
 
 async def test_all_day_and_odd_uids_round_trip(h: Harness) -> None:
