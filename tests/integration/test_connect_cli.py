@@ -9,15 +9,18 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mirrorcal.testing import RadicaleServer
 from mirrorcal.testing.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from mirrorcal.testing.google import GoogleEmulator
 from mirrorcal.testing.graph import GraphEmulator
+from mirrorcal.testing.icloud import IcloudFrontDoor
 
 
 def mirrorcal(*args: str) -> list[str]:
@@ -117,3 +120,21 @@ def test_connect_without_an_app_registration_is_a_clear_error(tmp_path: Path) ->
     config.write_text(f'database = "sqlite:///{tmp_path / "s.db"}"\ntimezone = "UTC"\n')
     proc = subprocess.run(mirrorcal("-c", str(config), "connect", "google", "--no-browser"), capture_output=True, text=True, env=env(tmp_path), timeout=30)
     assert proc.returncode != 0 and "oauth.google" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_connect_icloud_checks_the_app_password_and_stores_it_encrypted(radicale: RadicaleServer, tmp_path: Path) -> None:
+    user = f"icl{uuid.uuid4().hex[:8]}"
+    radicale.make_calendar(user, "home", displayname="Home")
+    config = tmp_path / "mirrorcal.toml"
+    db = tmp_path / "state.db"
+    config.write_text(f'database = "sqlite:///{db}"\ntimezone = "UTC"\n')
+    with IcloudFrontDoor(radicale.url, user) as door:
+        command = mirrorcal("-c", str(config), "connect", "icloud", "--username", door.apple_id, "--url", door.url)
+        wrong = subprocess.run(command, capture_output=True, text=True, timeout=60, env={**env(tmp_path), "MIRRORCAL_ICLOUD_PASSWORD": "my-real-password"})
+        assert wrong.returncode == 1 and "app-specific password" in wrong.stderr and "Traceback" not in wrong.stderr
+        right = subprocess.run(command, capture_output=True, text=True, timeout=60, env={**env(tmp_path), "MIRRORCAL_ICLOUD_PASSWORD": door.app_password})
+    assert right.returncode == 0, right.stdout + right.stderr
+    assert "Home" in right.stdout and f"/{user}/home/" in right.stdout and 'kind = "icloud"' in right.stdout
+    assert door.app_password.encode() not in db.read_bytes()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT kind, account, state FROM connections").fetchall() == [("icloud", door.apple_id, "ok")]
