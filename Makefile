@@ -27,5 +27,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/caldav_bench.py $(BENCH_ARGS)
 
+.PHONY: bench-latency
+bench-latency: $(STAMP)
+	$(BIN)/python bench/latency.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

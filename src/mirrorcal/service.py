@@ -63,6 +63,7 @@ class Service:
         self._wake = asyncio.Event()
         used = {s.source for s in config.syncs} | {s.target for s in config.syncs}
         self.due = {name: 0.0 for name in config.calendars if name in used}
+        self._poked: set[str] = set()  # poked since their last cycle began
         self.receiver: PushReceiver | None = None
         self.channels: Channels | None = None
         self.push_port: int | None = None
@@ -163,12 +164,14 @@ class Service:
             now = clock.monotonic()
             ready = [c for c, t in self.due.items() if t <= now]
             if ready:
+                self._poked.difference_update(ready)
                 try:
                     await self.cycle(ready)
                 except Exception:  # noqa: BLE001 - the service must outlive any one bad cycle
                     log.exception("sync cycle failed")
                 for c in ready:
-                    self.due[c] = clock.monotonic() + self.poll_seconds(c)
+                    if c not in self._poked:  # a push during its cycle may be newer than what it read
+                        self.due[c] = clock.monotonic() + self.poll_seconds(c)
             if self.channels is not None and clock.monotonic() >= next_maintenance:
                 await self.channels.maintain()
                 next_maintenance = clock.monotonic() + 60
@@ -185,6 +188,7 @@ class Service:
         for c in self.due:
             if calendar is None or c == calendar:
                 self.due[c] = 0.0
+                self._poked.add(c)
         self._wake.set()
 
 

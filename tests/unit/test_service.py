@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,7 @@ from mirrorcal.model import Component, Event
 from mirrorcal.providers.memory import MemoryCalendar
 from mirrorcal.service import Service
 from mirrorcal.store.memory import MemoryStore
-from mirrorcal.sync.engine import Engine
+from mirrorcal.sync.engine import Engine, SyncReport
 from mirrorcal.sync.spec import SyncSpec
 
 TZ = ZoneInfo("Europe/London")
@@ -64,3 +65,30 @@ async def test_a_cycle_syncs_and_reports_each_conflict_once() -> None:
     assert found[0].proposed_start == tomorrow + timedelta(minutes=60)
     await service.cycle(["a", "p", "feed"])
     assert len(found) == 1  # not news the second time
+
+
+async def test_a_push_that_lands_while_its_calendar_syncs_is_not_lost() -> None:
+    # The cycle may have read the calendar before the change the notification announces:
+    # the calendar must run again at once, not at its next poll (ten minutes here).
+    config, engine, _ = _world()
+    service = Service(config, engine, interval=600)
+    cycles: list[list[str]] = []
+    real_cycle = service.cycle
+
+    async def cycle(ready: list[str]) -> dict[str, SyncReport]:
+        cycles.append(sorted(ready))
+        if len(cycles) == 1:
+            service.poke("a")  # a notification for "a" arrives mid-cycle
+        return await real_cycle(ready)
+
+    service.cycle = cycle  # type: ignore[method-assign]
+    runner = asyncio.create_task(service.serve())
+    try:
+        for _ in range(100):
+            if len(cycles) >= 2:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        service.stop()
+        await runner
+    assert cycles[:2] == [["a", "feed", "p"], ["a"]]

@@ -54,7 +54,10 @@ class GoogleEmulator(Emulator):
     ``calendar_id`` is ``"primary"`` (the default calendar, stored under the user's e-mail).
     ``requests`` counts API requests by ``"METHOD kind"``; ``last_send_updates`` is the
     ``sendUpdates`` of the last write (None when absent); ``store.max_page_items`` caps the
-    items per page so pages come short with a token.
+    items per page so pages come short with a token. ``serve_empty`` holds calendar ids whose
+    event listings (full or incremental, not ``iCalUID`` look-ups) answer one valid, complete page
+    with no items and the sync token they would have ended with: a provider's glitch (the owner
+    deleted nothing); expired tokens still get their 410.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class GoogleEmulator(Emulator):
         self.requests: Counter[str] = Counter()
         self.last_send_updates: str | None = None
         self.send_updates: Counter[str] = Counter()
+        self.serve_empty: set[str] = set()
         self._flip = False
 
     # ----------------------------------------------------------------- knobs (owner's hands)
@@ -246,7 +250,14 @@ class GoogleEmulator(Emulator):
     def _events(self, request: Request, body: Any) -> Response:
         cid = request.path_params["cid"]
         if request.method == "GET":
-            return JSONResponse(self.store.list_events(cid, request.query_params))
+            page = self.store.list_events(cid, request.query_params)
+            glitch = {cid, self.store.calendar(cid).id} & self.serve_empty
+            if glitch and "iCalUID" not in request.query_params:
+                while page.get("nextPageToken"):
+                    params = {**request.query_params, "pageToken": str(page.pop("nextPageToken"))}
+                    page = self.store.list_events(cid, params)
+                page["items"] = []
+            return JSONResponse(page)
         return JSONResponse(self.store.insert(cid, body))
 
     def _event(self, request: Request, body: Any) -> Response:
