@@ -233,4 +233,8 @@ def test_bad_config_gets_a_message_not_a_traceback(tmp_path: Path, text: str, fr
 def test_demo_runs_and_checks_every_step() -> None:
     proc = subprocess.run([sys.executable, "-m", "mirrorcal", "demo"], capture_output=True, text=True, timeout=180, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "demo passed" in proc.stdout and "✘" not in proc.stdout
+    assert "demo passed: 10 checks" in proc.stdout and "✘" not in proc.stdout
+    # Client A lives on the Microsoft emulator, Client B on the Google one; their changes come by push.
+    assert "Microsoft Graph emulator" in proc.stdout and "Google Calendar emulator" in proc.stdout
+    assert "Radicale" in proc.stdout and "ICS feed server" in proc.stdout
+    assert "mirrorcal's push receiver listens at" in proc.stdout and "Push notifications received: Google" in proc.stdout
