@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mirrorcal.testing.world import ProviderWorld, Seen
+from mirrorcal.testing.world import ProviderWorld, Seen, syncs_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 MIRRORCAL = ROOT / ".venv" / "bin" / "mirrorcal"
@@ -58,25 +58,7 @@ TARGETS = ("personal", "client-a", "client-b")
 SLOT = timedelta(minutes=75)
 LENGTH = timedelta(minutes=45)
 
-SYNCS = """
-[[syncs]]
-name = "c-to-personal"
-from = "client-c"
-to = "personal"
-privacy = "full"
-
-[[syncs]]
-name = "personal-to-a"
-from = "personal"
-to = "client-a"
-privacy = "private"
-
-[[syncs]]
-name = "personal-to-b"
-from = "personal"
-to = "client-b"
-privacy = "private"
-"""
+SYNCS = syncs_toml()
 
 
 @dataclass

@@ -13,31 +13,13 @@ import pytest
 from mirrorcal.bootstrap import engine_for
 from mirrorcal.config import Config, parse_config
 from mirrorcal.service import Service
-from mirrorcal.testing.world import ProviderWorld
+from mirrorcal.testing.world import ProviderWorld, syncs_toml
 
 MONDAY = (datetime.now(UTC) + timedelta(days=7 - datetime.now(UTC).weekday())).replace(
     hour=9, minute=0, second=0, microsecond=0
 )
 
-SYNCS = """
-[[syncs]]
-name = "c-to-personal"
-from = "client-c"
-to = "personal"
-privacy = "full"
-
-[[syncs]]
-name = "personal-to-a"
-from = "personal"
-to = "client-a"
-privacy = "private"
-
-[[syncs]]
-name = "personal-to-b"
-from = "personal"
-to = "client-b"
-privacy = "private"
-"""
+SYNCS = syncs_toml()
 
 
 @pytest.fixture

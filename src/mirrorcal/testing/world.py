@@ -251,3 +251,19 @@ def _from_graph(value: dict[str, str]) -> datetime:
     if zone not in ("UTC", "Etc/UTC", "tzone://Microsoft/Utc"):
         raise ValueError(f"the Graph emulator answered in {zone!r}; expected UTC")
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+CHAIN = (
+    ("c-to-personal", "client-c", "personal", "full"),
+    ("personal-to-a", "personal", "client-a", "private"),
+    ("personal-to-b", "personal", "client-b", "private"),
+)
+"""The recruiter document's chain: Client C into Personal in full, Personal out to A and B as Busy."""
+
+
+def syncs_toml(rows: tuple[tuple[str, str, str, str], ...] = CHAIN) -> str:
+    """``[[syncs]]`` tables for (name, from, to, privacy) rows."""
+    return "".join(
+        f'\n[[syncs]]\nname = "{name}"\nfrom = "{source}"\nto = "{target}"\nprivacy = "{privacy}"\n'
+        for name, source, target, privacy in rows
+    )
