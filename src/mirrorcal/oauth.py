@@ -167,6 +167,7 @@ async def _token_call(http: httpx.AsyncClient, endpoints: OAuthEndpoints, body: 
         content=body,
         headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
         handle=(400, 401),
+        per_host=False,  # a refresh runs inside an API request holding a slot of what may be the same host
     )
     try:
         data: dict[str, Any] = response.json()

@@ -97,7 +97,7 @@ class Service:
             for s in self.config.syncs
             if (s.source in ready or s.target in ready) and not {s.source, s.target} & stopped
         ]
-        reports = await self.engine.sync(names) if names else {}
+        reports = await self.engine.sync(names, paused=stopped) if names else {}
         self.cycles += 1
         if self.on_report:
             busy = {n: r for n, r in reports.items() if r.writes or r.errors}

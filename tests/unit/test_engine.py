@@ -202,6 +202,23 @@ async def test_source_that_suddenly_lists_nothing_deletes_no_mirror(world: World
     assert len(_summaries(world.cal["personal"])) == 3
 
 
+async def test_allow_empty_covers_a_calendar_that_is_source_and_target(world: World) -> None:
+    """Personal is emptied (every mirror deleted by hand, its own events cancelled): with
+    --allow-empty the run accepts it as source and as target alike and restores the mirrors."""
+    world.cal["personal"].user_put(interview("own@p", "Dentist", 16, 30))
+    await world.sync()
+    personal = world.cal["personal"]
+    for href in list(personal.items):
+        personal.user_delete(href)
+    personal.expire_cursors()
+    refused = await world.engine().sync()
+    assert all("lists no events" in r.errors[0] for n, r in refused.items() if "personal" in n)
+    reports = await world.engine().sync(allow_empty=True)
+    assert all(r.ok for r in reports.values()), {n: r.errors for n, r in reports.items()}
+    assert sorted(_summaries(personal)) == ["John / Sr. Engineer (Client A)", "Maria / PM (Client B)"]
+    assert sorted(_summaries(world.cal["client-a"])) == ["Busy", "John / Sr. Engineer (Client A)"]
+
+
 async def test_failed_read_deletes_no_mirror(world: World) -> None:
     await world.sync()
     world.cal["client-a"].fail_next(5, TransientError("timeout"))

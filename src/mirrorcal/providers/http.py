@@ -15,6 +15,7 @@ id, so a create retried after a lost answer comes back as ``AlreadyExistsError``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import weakref
 from collections import Counter
@@ -205,6 +206,7 @@ async def send(
     base_delay: float = 0.1,
     max_delay: float = 5.0,
     max_retry_after: float = 60.0,
+    per_host: bool = True,
 ) -> httpx.Response:
     """Send one request, retrying transient failures; return the response or raise a ProviderError.
 
@@ -217,13 +219,17 @@ async def send(
     * ``TransientError`` (5xx retry statuses, timeouts, dropped connections),
     * ``AuthError`` (401, other 403), ``NotFoundError`` (404, 410), ``ConflictError`` (409, 412),
     * ``ProviderError`` for anything else; every message names method, URL and status.
+
+    ``per_host=False`` sends outside the per-host bound (``PER_HOST``): for requests made while
+    the caller may itself hold that host's slots, such as a token refresh from inside an API
+    request's auth flow (waiting for a slot there would deadlock).
     """
     if isinstance(content, str):
         content = content.encode("utf-8")
     attempt = 0
     while True:
         try:
-            async with host_slot(client, url):
+            async with host_slot(client, url) if per_host else contextlib.nullcontext():
                 response = await client.request(
                     method, url, headers=dict(headers or {}), content=content, params=params, json=json
                 )

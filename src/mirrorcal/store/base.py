@@ -47,7 +47,8 @@ class MirrorRow:
     or a content key for feeds without stable UIDs). ``origin_calendar``/``origin_client``
     and ``root_key`` follow chains back to where the event was really created.
     ``state`` is "active", or "forgotten" when the recruiter deleted it on the target and the
-    sync is set to ``on_target_delete = "forget"``.
+    sync is set to ``on_target_delete = "forget"``, or "pending" while its create is in flight
+    (``href`` is then the target's ``href_for`` the mirror uid; see the planner's table).
     """
 
     sync: str

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -174,10 +174,17 @@ class Engine:
         *,
         dry_run: bool = False,
         allow_empty: bool = False,
+        paused: Collection[str] = (),
     ) -> dict[str, SyncReport]:
         """Run the named syncs (all when None), then every sync whose source they wrote to,
-        until nothing moves. Returns one merged report per sync that ran."""
-        pending = list(self.syncs) if names is None else list(names)
+        until nothing moves. Returns one merged report per sync that ran. A sync reading or
+        writing a ``paused`` calendar (one whose connection needs re-authorisation) never runs,
+        whether named or reached through a chain."""
+
+        def runnable(name: str) -> bool:
+            return not {self.syncs[name].source, self.syncs[name].target} & set(paused)
+
+        pending = [n for n in (list(self.syncs) if names is None else list(names)) if runnable(n)]
         reports: dict[str, SyncReport] = {}
         for _ in range(MAX_ROUNDS):
             if not pending:
@@ -194,7 +201,7 @@ class Engine:
                     written.add(self.syncs[report.sync].target)
             if dry_run:
                 break
-            pending = [s.name for s in self.syncs.values() if s.source in written]
+            pending = [s.name for s in self.syncs.values() if s.source in written and runnable(s.name)]
         return reports
 
     async def _run_one(
@@ -206,7 +213,7 @@ class Engine:
         try:
             source_refresh, target_refresh = await asyncio.gather(
                 self._shared_refresh(spec.source, refreshes, allow_empty),
-                self._shared_refresh(spec.target, refreshes, False),
+                self._shared_refresh(spec.target, refreshes, allow_empty),  # one refresh per calendar and run: the flag covers it whatever its role
             )
             for href, message in source_refresh.errors.items():
                 report.counts["errors"] += 1
@@ -343,23 +350,16 @@ class Engine:
             if isinstance(action, Create | Update):
                 summary = action.source.event.master.summary
                 mirror = action.mirror if action.mirror.raw else replace(action.mirror, raw=ical.serialize(action.mirror))
+                if isinstance(action, Create):
+                    # Recorded before the create is sent: if the provider applies it but the answer
+                    # or the record below is lost (a crash, a timeout), a later run finds this row
+                    # and finishes the create, or deletes the mirror if its origin is gone by then.
+                    pending = _mirror_row(spec, action, mirror.uid, target.href_for(mirror.uid), None, "")
+                    self.store.save_mirror(replace(pending, state="pending"))
                 href, etag = await self._write(target, action, mirror)
                 cached = _cached(href, etag, mirror, written=True)
                 self.store.put_item(spec.target, cached)
-                self.store.save_mirror(
-                    MirrorRow(
-                        sync=spec.name,
-                        origin_key=action.key,
-                        mirror_uid=mirror.uid,
-                        href=href,
-                        etag=etag,
-                        source_hash=action.source_hash,
-                        mirror_hash=cached.content_hash,
-                        origin_calendar=action.source.origin_calendar,
-                        origin_client=action.source.origin_client,
-                        root_key=action.source.root_key,
-                    )
-                )
+                self.store.save_mirror(_mirror_row(spec, action, mirror.uid, href, etag, cached.content_hash))
             elif isinstance(action, Delete):
                 summary = action.summary
                 await self._remove(target, action.href, action.etag)
@@ -431,7 +431,7 @@ class Engine:
         target = self.calendars[spec.target]
         for key, row in self.store.mirrors(name).items():
             try:
-                if row.state == "active":
+                if row.state != "forgotten":
                     await self._remove(target, row.href, None)
                 self.store.remove_item(spec.target, row.href)
                 self.store.delete_mirror(name, key)
@@ -467,6 +467,8 @@ def _needs_look(spec: SyncSpec, row: MirrorRow, item: CachedItem, target: Mappin
     """Whether an origin with a mirror row may need an action (else the plan is 'nothing')."""
     if row.state == "forgotten":
         return False
+    if row.state == "pending":
+        return True
     if row.href not in target or (row.etag is not None and target[row.href] not in (None, row.etag)):
         return True
     return source_hash(spec, item.content_hash) != row.source_hash
@@ -480,6 +482,23 @@ def _cached(href: str, etag: str | None, event: Event, *, written: bool = False)
     text = ical.serialize(event)
     digest = "t:" + hashlib.sha256(text.encode()).hexdigest() if written else ical.content_hash(event)
     return CachedItem(href, etag, key, text, digest, event.marker, None)
+
+
+def _mirror_row(
+    spec: SyncSpec, action: Create | Update, uid: str, href: str, etag: str | None, mirror_hash: str
+) -> MirrorRow:
+    return MirrorRow(
+        sync=spec.name,
+        origin_key=action.key,
+        mirror_uid=uid,
+        href=href,
+        etag=etag,
+        source_hash=action.source_hash,
+        mirror_hash=mirror_hash,
+        origin_calendar=action.source.origin_calendar,
+        origin_client=action.source.origin_client,
+        root_key=action.source.root_key,
+    )
 
 
 def _with_error(item: CachedItem, message: str) -> CachedItem:

@@ -7,6 +7,7 @@ table, per origin key (see ``plan``):
 source                     mirror row       on target                    action
 =========================  ===============  ===========================  =========================
 eligible                   none             -                            Create
+eligible                   pending          -                            Create (finish it)
 eligible                   active           gone                         Create (restore) / Forget
 eligible                   active           etag differs from ours       Update (restore) / nothing
 eligible, changed          active           as we wrote it               Update
@@ -17,7 +18,12 @@ ineligible: in the past    active           -                            nothing
 absent                     active           present                      Delete
 absent                     active           gone                         Drop (row only)
 absent / ineligible        forgotten        -                            Drop (row only)
+absent / ineligible        pending          -                            Delete (whatever landed)
 =========================  ===============  ===========================  =========================
+
+A "pending" row is written just before a create is sent and replaced when it returns: one left
+over means the create may have landed without its answer being recorded (a crash, a timeout),
+so it is finished, or deleted if its origin has gone meanwhile; never left as an orphan.
 
 "restore" / "forget" is the sync's ``on_target_delete``: the seed FAQ says deleting a mirror on
 a one-way target never touches the source; by default the next run puts the mirror back (the
@@ -225,6 +231,9 @@ def plan(
             uid = mirror_uid(key, spec.name, source.key)
             actions.append(Create(source.key, spec, uid, wanted, source, "new"))
             continue
+        if row.state == "pending":
+            actions.append(Create(source.key, spec, row.mirror_uid, wanted, source, "an interrupted create, finished"))
+            continue
         if row.state == "forgotten":
             continue
         if row.href not in target:
@@ -263,6 +272,8 @@ def _retire(
         return [Drop(key, f"{reason}; it was deleted on the target")]
     if keep_past:
         return []
+    if row.state == "pending":  # its create may have landed unrecorded: delete it, if it is there
+        return [Delete(key, row.href, None, f"{reason}; its create had been interrupted", summary)]
     if row.href not in target:
         return [Drop(key, f"{reason}; the mirror was already gone")]
     return [Delete(key, row.href, target[row.href], reason, summary)]

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -179,7 +179,10 @@ class GoogleEmulator(Emulator):
                 return _error(ApiError(500, "backendError", "Backend Error"))
             body: Any = None
             if request.method in ("POST", "PUT", "PATCH"):
-                raw = await request.body()
+                try:
+                    raw = await request.body()
+                except ClientDisconnect:  # the client died mid-request (a killed process): nobody to answer
+                    return Response(status_code=499)
                 try:
                     body = json.loads(raw) if raw else {}
                 except ValueError:

@@ -41,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -292,6 +292,8 @@ class GraphEmulator(Emulator):
                     response = await handler(request, prefs)
                 except BadRequest as exc:
                     response = graph_error(400, exc.code, str(exc))
+                except ClientDisconnect:  # the client died mid-request (a killed process): nobody to answer
+                    return Response(status_code=499)
                 if kind == "timeout":
                     await self.hang()
                 return response
