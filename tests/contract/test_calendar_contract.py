@@ -358,7 +358,7 @@ async def test_check_on_a_home_set_names_the_calendars(radicale: RadicaleServer)
         with pytest.raises(Exception, match="not a calendar") as info:
             await not_a_calendar.check()
         assert "'Work'" in str(info.value) and "'Home'" in str(info.value) and work in str(info.value)
-        from mirrorcal.providers.caldav import discover_calendars
+        from mirrorcal.providers.discovery import discover_calendars
 
         found = dict(await discover_calendars(client, radicale.url + "/"))
         assert found[work] == "Work" and len(found) == 2

@@ -15,9 +15,11 @@ from factories import interview
 
 from mirrorcal import ical
 from mirrorcal.errors import AlreadyExistsError, AuthError
-from mirrorcal.providers.caldav import CalDAVCalendar, calendar_info, discover, parse_multistatus
+from mirrorcal.providers.caldav import CalDAVCalendar
+from mirrorcal.providers.discovery import calendar_info, discover
 from mirrorcal.providers.http import make_client
 from mirrorcal.providers.icloud import APP_PASSWORD_HELP, IcloudCalendar, discover_icloud, icloud_client
+from mirrorcal.providers.webdav import parse_multistatus
 from mirrorcal.testing import RadicaleServer
 from mirrorcal.testing.icloud import IcloudFrontDoor
 

@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from mirrorcal.errors import AlreadyExistsError, CursorExpiredError, ProviderError
-from mirrorcal.providers.caldav import CalDAVCalendar, Probe, canonical_href, parse_multistatus
+from mirrorcal.providers.caldav import CalDAVCalendar, Probe
 from mirrorcal.providers.http import counter_for
+from mirrorcal.providers.webdav import canonical_href, parse_multistatus
 
 BASE = "http://127.0.0.1:1/cal/"
 GOOD = (

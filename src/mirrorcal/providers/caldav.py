@@ -18,14 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, unquote, urljoin, urlsplit
-from xml.sax.saxutils import escape
+from urllib.parse import quote, urljoin
 
 import httpx
-from lxml import etree
 
 from .. import ical
 from ..errors import (
@@ -38,269 +36,27 @@ from ..errors import (
 )
 from ..model import Event
 from .base import Calendar, Item, ItemError, ItemRef, Listing
+from .discovery import discover_calendars
 from .http import error_for, send
+from .webdav import (
+    CALDAV,
+    CS,
+    DAV,
+    XML_HEADERS,
+    DavResponse,
+    canonical_href,
+    multiget_body,
+    parse_multistatus,
+    propfind,
+    propfind_body,
+    sync_body,
+    tag,
+)
 
-DAV = "DAV:"
-CALDAV = "urn:ietf:params:xml:ns:caldav"
-CS = "http://calendarserver.org/ns/"
-_NS = f'xmlns:D="{DAV}" xmlns:C="{CALDAV}" xmlns:CS="{CS}"'
-_XML = {"Content-Type": "application/xml; charset=utf-8"}
 MULTIGET_BATCH = 500
 CTAG_PREFIX = "ctag:"
 _MAX_SYNC_ROUNDS = 1000
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_~@+=-][A-Za-z0-9._~@+=-]{0,150}")
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-
-
-def _tag(ns: str, name: str) -> str:
-    return f"{{{ns}}}{name}"
-
-
-# --------------------------------------------------------------------------- multistatus parsing
-
-
-@dataclass(slots=True)
-class DavResponse:
-    """One ``<D:response>`` of a multistatus: its href, status and the properties found (200)."""
-
-    href: str
-    status: int | None
-    props: dict[str, etree._Element] = field(default_factory=dict)
-    error: str = ""
-
-    def text(self, ns: str, name: str) -> str | None:
-        """The text of a found property, None when it was not returned."""
-        element = self.props.get(_tag(ns, name))
-        return None if element is None else (element.text or "")
-
-    def has(self, ns: str, name: str) -> bool:
-        return _tag(ns, name) in self.props
-
-    def resource_types(self) -> set[str]:
-        element = self.props.get(_tag(DAV, "resourcetype"))
-        return set() if element is None else {child.tag for child in element if isinstance(child.tag, str)}
-
-    def hrefs_in(self, ns: str, name: str) -> list[str]:
-        element = self.props.get(_tag(ns, name))
-        if element is None:
-            return []
-        return [(h.text or "").strip() for h in element.iter(_tag(DAV, "href")) if (h.text or "").strip()]
-
-
-def _status_code(element: etree._Element | None) -> int | None:
-    if element is None or not element.text:
-        return None
-    parts = element.text.split()
-    try:
-        return int(parts[1])
-    except (IndexError, ValueError):
-        return None
-
-
-def parse_multistatus(body: bytes) -> tuple[list[DavResponse], str | None]:
-    """The responses of a 207 multistatus body and its ``<D:sync-token>`` (None if absent).
-
-    A response's ``status`` is its own ``<D:status>`` when it has one (e.g. 404 for a removed
-    member, 507 for truncation), else 200 when some propstat succeeded, else the first
-    propstat's status. Raises ``ProviderError`` when the body is not a multistatus.
-    """
-    try:
-        root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise ProviderError(f"unreadable WebDAV multistatus: {exc}") from exc
-    if root.tag != _tag(DAV, "multistatus"):
-        raise ProviderError(f"expected a WebDAV multistatus, got <{root.tag}>")
-    responses: list[DavResponse] = []
-    for node in root.findall(_tag(DAV, "response")):
-        hrefs = [(h.text or "").strip() for h in node.findall(_tag(DAV, "href"))]
-        status = _status_code(node.find(_tag(DAV, "status")))
-        props: dict[str, etree._Element] = {}
-        propstat_statuses: list[int | None] = []
-        for propstat in node.findall(_tag(DAV, "propstat")):
-            code = _status_code(propstat.find(_tag(DAV, "status")))
-            propstat_statuses.append(code)
-            prop = propstat.find(_tag(DAV, "prop"))
-            if code is not None and 200 <= code < 300 and prop is not None:
-                for child in prop:
-                    if isinstance(child.tag, str):
-                        props[child.tag] = child
-        if status is None:
-            if props or any(c is not None and 200 <= c < 300 for c in propstat_statuses):
-                status = 200
-            elif propstat_statuses:
-                status = propstat_statuses[0]
-        error = node.find(_tag(DAV, "error"))
-        error_text = "" if error is None else " ".join(etree.QName(c).localname for c in error if isinstance(c.tag, str))
-        for href in hrefs:  # a response may name several hrefs sharing one status
-            if href:
-                responses.append(DavResponse(href, status, props, error_text))
-    token_node = root.find(_tag(DAV, "sync-token"))
-    token = None if token_node is None or not (token_node.text or "").strip() else token_node.text.strip()
-    return responses, token
-
-
-# --------------------------------------------------------------------------- hrefs
-
-
-def canonical_href(href: str) -> str:
-    """The absolute path of ``href`` (a path or a URL), percent-encoded one canonical way."""
-    path = urlsplit(href).path or "/"
-    return quote(unquote(path), safe="/")
-
-
-def _multiget_body(hrefs: Iterable[str]) -> str:
-    inner = "".join(f"<D:href>{escape(h)}</D:href>" for h in hrefs)
-    return (
-        f'<?xml version="1.0" encoding="utf-8"?><C:calendar-multiget {_NS}>'
-        f"<D:prop><D:getetag/><C:calendar-data/></D:prop>{inner}</C:calendar-multiget>"
-    )
-
-
-def _sync_body(token: str) -> str:
-    return (
-        f'<?xml version="1.0" encoding="utf-8"?><D:sync-collection {_NS}>'
-        f"<D:sync-token>{escape(token)}</D:sync-token><D:sync-level>1</D:sync-level>"
-        "<D:prop><D:getetag/><D:getcontenttype/><C:calendar-data/></D:prop></D:sync-collection>"
-    )
-
-
-def _propfind_body(props: Iterable[str]) -> str:
-    return f'<?xml version="1.0" encoding="utf-8"?><D:propfind {_NS}><D:prop>{"".join(props)}</D:prop></D:propfind>'
-
-
-# --------------------------------------------------------------------------- discovery
-
-
-async def _propfind(
-    client: httpx.AsyncClient, url: str, depth: str, props: Iterable[str]
-) -> tuple[str, list[DavResponse]]:
-    """PROPFIND ``url`` following up to 5 redirects; returns the final URL and the responses."""
-    for _ in range(6):
-        response = await send(
-            client,
-            "PROPFIND",
-            url,
-            headers={"Depth": depth, **_XML},
-            content=_propfind_body(props),
-            handle=(301, 302, 303, 307, 308),
-        )
-        if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
-            url = urljoin(url, response.headers["location"])
-            continue
-        if response.status_code != 207:
-            raise ProviderError(f"PROPFIND {url}: expected 207 Multi-Status, got HTTP {response.status_code}")
-        return url, parse_multistatus(response.content)[0]
-    raise ProviderError(f"PROPFIND {url}: too many redirects")
-
-
-_DISCOVERY_PROPS = (
-    "<D:resourcetype/>",
-    "<D:displayname/>",
-    "<D:current-user-principal/>",
-    "<C:calendar-home-set/>",
-)
-_HOME_PROPS = (
-    "<D:resourcetype/>",
-    "<D:displayname/>",
-    "<C:supported-calendar-component-set/>",
-    "<CS:getctag/>",
-    "<D:current-user-privilege-set/>",
-)
-_WRITE_PRIVILEGES = frozenset(_tag(DAV, p) for p in ("all", "write", "write-content", "bind"))
-
-
-@dataclass(frozen=True, slots=True)
-class CalendarInfo:
-    """A calendar found by discovery.
-
-    ``components`` are the component types it accepts (empty: the server did not say, which
-    means any); ``ctag`` its getctag (None if not served); ``read_only`` is True when the
-    server's current-user-privilege-set for us grants no write privilege (unknown: False).
-    """
-
-    url: str
-    name: str
-    components: tuple[str, ...] = ()
-    ctag: str | None = None
-    read_only: bool = False
-
-    @property
-    def holds_events(self) -> bool:
-        return not self.components or "VEVENT" in self.components
-
-
-def calendar_info(base_url: str, response: DavResponse) -> CalendarInfo | None:
-    """The ``CalendarInfo`` of one PROPFIND response (its href resolved against ``base_url``),
-    None when the resource is not a calendar collection."""
-    if _tag(CALDAV, "calendar") not in response.resource_types():
-        return None
-    comp_set = response.props.get(_tag(CALDAV, "supported-calendar-component-set"))
-    components: tuple[str, ...] = ()
-    if comp_set is not None:
-        components = tuple(
-            (c.get("name") or "").upper() for c in comp_set.iter(_tag(CALDAV, "comp")) if c.get("name")
-        )
-    privileges = response.props.get(_tag(DAV, "current-user-privilege-set"))
-    read_only = False
-    if privileges is not None:
-        granted = {child.tag for p in privileges.iter(_tag(DAV, "privilege")) for child in p if isinstance(child.tag, str)}
-        read_only = not (granted & _WRITE_PRIVILEGES)
-    return CalendarInfo(
-        url=urljoin(base_url, response.href),
-        name=response.text(DAV, "displayname") or "",
-        components=components,
-        ctag=response.text(CS, "getctag"),
-        read_only=read_only,
-    )
-
-
-async def discover(client: httpx.AsyncClient, url: str, *, events_only: bool = True) -> list[CalendarInfo]:
-    """The calendars reachable from ``url``, in the server's order.
-
-    ``url`` may be a calendar (itself returned), a calendar home set, a principal, or a server
-    root that names the current user's principal (iCloud's ``https://caldav.icloud.com/``):
-    PROPFIND ``current-user-principal`` (Depth 0), then ``calendar-home-set`` on the principal,
-    which may be an absolute URL on another host (iCloud partitions, ``pNN-caldav.icloud.com``),
-    then a Depth 1 PROPFIND of the home set. With ``events_only``, calendars that accept no
-    VEVENT (task lists) are left out. Raises ``ProviderError`` (or a subclass: ``AuthError`` on
-    401, with ``status`` set) when a step fails.
-    """
-    url, responses = await _propfind(client, url, "0", (*_DISCOVERY_PROPS, *_HOME_PROPS[2:]))
-    me = next((r for r in responses if canonical_href(r.href) == canonical_href(url)), responses[0] if responses else None)
-    if me is None:
-        return []
-    itself = calendar_info(url, me)
-    if itself is not None:
-        return [replace(itself, url=url)] if itself.holds_events or not events_only else []
-    homes = [urljoin(url, h) for h in me.hrefs_in(CALDAV, "calendar-home-set")]
-    if not homes:
-        principal = me.hrefs_in(DAV, "current-user-principal")
-        if principal:
-            principal_url, found = await _propfind(client, urljoin(url, principal[0]), "0", _DISCOVERY_PROPS)
-            for r in found:
-                homes.extend(urljoin(principal_url, h) for h in r.hrefs_in(CALDAV, "calendar-home-set"))
-    if url not in homes:
-        homes.append(url)
-    calendars: list[CalendarInfo] = []
-    seen: set[str] = set()
-    for home in homes:
-        home, found = await _propfind(client, home, "1", _HOME_PROPS)
-        for r in found:
-            info = calendar_info(home, r)
-            if info is None or info.url in seen:
-                continue
-            seen.add(info.url)
-            if info.holds_events or not events_only:
-                calendars.append(info)
-        if calendars:
-            break
-    return calendars
-
-
-async def discover_calendars(client: httpx.AsyncClient, url: str) -> list[tuple[str, str]]:
-    """The event calendars reachable from ``url`` as (absolute URL, display name) pairs; see
-    ``discover``."""
-    return [(info.url, info.name) for info in await discover(client, url)]
 
 
 # --------------------------------------------------------------------------- the adapter
@@ -418,7 +174,7 @@ class CalDAVCalendar(Calendar):
 
     @staticmethod
     def _is_item(response: DavResponse) -> bool:
-        if _tag(DAV, "collection") in response.resource_types():
+        if tag(DAV, "collection") in response.resource_types():
             return False
         content_type = (response.text(DAV, "getcontenttype") or "").lower()
         return canonical_href(response.href).endswith(".ics") or content_type.startswith("text/calendar")
@@ -450,8 +206,8 @@ class CalDAVCalendar(Calendar):
     async def _last_modified(self) -> tuple[str, float] | None:
         """The collection's DAV:getlastmodified and the server's Date, or None if it has none."""
         response = await send(
-            self.client, "PROPFIND", self.url, headers={"Depth": "0", **_XML},
-            content=_propfind_body(("<D:getlastmodified/>",)), handle=(400, 403, 404, 405, 501),
+            self.client, "PROPFIND", self.url, headers={"Depth": "0", **XML_HEADERS},
+            content=propfind_body(("<D:getlastmodified/>",)), handle=(400, 403, 404, 405, 501),
         )  # fmt: skip
         if response.status_code != 207:
             return None
@@ -476,8 +232,8 @@ class CalDAVCalendar(Calendar):
                 self.client,
                 "REPORT",
                 self.url,
-                headers={"Depth": "0", **_XML},
-                content=_sync_body(token),
+                headers={"Depth": "0", **XML_HEADERS},
+                content=sync_body(token),
                 handle=(400, 403, 405, 409, 412, 501),
             )
             if response.status_code != 207:
@@ -523,7 +279,7 @@ class CalDAVCalendar(Calendar):
         return listing
 
     async def _ctag(self) -> str | None:
-        _, responses = await _propfind(self.client, self.url, "0", ("<CS:getctag/>",))
+        _, responses = await propfind(self.client, self.url, "0", ("<CS:getctag/>",))
         me = next((r for r in responses if self._is_self(r.href)), None)
         return None if me is None else me.text(CS, "getctag")
 
@@ -533,7 +289,7 @@ class CalDAVCalendar(Calendar):
             ctag = await self._ctag()
             if ctag is not None and CTAG_PREFIX + ctag == cursor:
                 return Listing(cursor=cursor)
-        _, responses = await _propfind(
+        _, responses = await propfind(
             self.client, self.url, "1", ("<D:resourcetype/>", "<D:getetag/>", "<D:getcontenttype/>", "<CS:getctag/>")
         )
         new_ctag: str | None = None
@@ -584,8 +340,8 @@ class CalDAVCalendar(Calendar):
                 self.client,
                 "REPORT",
                 self.url,
-                headers={"Depth": "1", **_XML},
-                content=_multiget_body(batch),
+                headers={"Depth": "1", **XML_HEADERS},
+                content=multiget_body(batch),
             )
             if response.status_code != 207:
                 raise ProviderError(f"REPORT calendar-multiget {self.url}: expected 207, got HTTP {response.status_code}")
@@ -678,23 +434,23 @@ class CalDAVCalendar(Calendar):
         Raises ``ProviderError`` when ``url`` is not a calendar (naming the calendars found under
         it, if it is a home set or principal), and the mapped errors of the requests.
         """
-        _, responses = await _propfind(
+        _, responses = await propfind(
             self.client,
             self.url,
             "0",
             ("<D:displayname/>", "<D:resourcetype/>", "<CS:getctag/>", "<D:supported-report-set/>", "<D:sync-token/>"),
         )
         me = next((r for r in responses if self._is_self(r.href)), responses[0] if responses else None)
-        if me is None or _tag(CALDAV, "calendar") not in me.resource_types():
+        if me is None or tag(CALDAV, "calendar") not in me.resource_types():
             found = await discover_calendars(self.client, self.url)
             if found:
                 names = ", ".join(f"{name or '(no name)'!r} <{href}>" for href, name in found)
                 raise ProviderError(f"{self.url} is not a calendar; calendars found under it: {names}")
             raise ProviderError(f"{self.url} is not a calendar and holds no calendars")
         display = me.text(DAV, "displayname") or self.name
-        reports = me.props.get(_tag(DAV, "supported-report-set"))
+        reports = me.props.get(tag(DAV, "supported-report-set"))
         sync = me.has(DAV, "sync-token") or (
-            reports is not None and reports.find(f".//{_tag(DAV, 'sync-collection')}") is not None
+            reports is not None and reports.find(f".//{tag(DAV, 'sync-collection')}") is not None
         )
         if sync:
             mode = "sync-token supported"

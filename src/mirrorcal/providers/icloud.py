@@ -23,7 +23,8 @@ import httpx
 from ..errors import AuthError
 from ..model import Event
 from .base import Item, ItemRef, Listing
-from .caldav import CalDAVCalendar, CalendarInfo, discover
+from .caldav import CalDAVCalendar
+from .discovery import CalendarInfo, discover
 from .http import make_client
 
 ICLOUD_URL = "https://caldav.icloud.com/"
@@ -62,7 +63,7 @@ async def discover_icloud(client: httpx.AsyncClient, url: str = ICLOUD_URL) -> l
 
     Follows ``url`` → current-user-principal → calendar-home-set (on whatever host it names).
     Raises ``AuthError`` explaining app-specific passwords on 401, other ``ProviderError``s as
-    ``caldav.discover`` does.
+    ``discovery.discover`` does.
     """
     async with explain_app_password():
         return await discover(client, url)
