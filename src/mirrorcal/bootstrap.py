@@ -105,8 +105,8 @@ class Credentials:
             self.sources[cfg.name] = source
             return source
         assert cfg.connection is not None
-        shared = next((s for n, s in self.sources.items() if s.name == cfg.connection), None)
-        if shared is not None:
+        shared = next((s for n, s in self.sources.items() if s.can_refresh and s.name == cfg.connection), None)
+        if shared is not None:  # calendars of one account share its tokens
             self.sources[cfg.name] = shared
             return shared
         oauth = self.config.oauth.get(cfg.kind)
