@@ -1,4 +1,4 @@
-"""The ``mirrorcal`` command line: check, sync, run, conflicts, status, unsync, connect, emulate and the demo."""
+"""The ``mirrorcal`` command line: check, sync, run, conflicts, status, unsync, connect, emulate, web and the demo."""
 
 from __future__ import annotations
 
@@ -202,6 +202,32 @@ def emulate(
         errors.print(f"[red]error:[/red] no emulator for {kind!r}: choose google or microsoft")
         raise typer.Exit(2)
     raise typer.Exit(_run(run_emulator(kind, port)))
+
+
+# web --------------------------------------------------------------------------------------------
+@app.command()
+def web(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: MIRRORCAL_HOST or 127.0.0.1).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Port (default: MIRRORCAL_PORT or 8000).")
+    ] = None,
+) -> None:
+    """Serve the web app and REST API until stopped; settings come from MIRRORCAL_* variables."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from .web.app import create_app
+    from .web.settings import WebSettings
+
+    try:
+        settings = WebSettings()
+    except ValidationError as exc:
+        problems = "; ".join(f"MIRRORCAL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        errors.print(f"[red]settings error:[/red] {problems}")
+        raise typer.Exit(2) from None
+    settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    console.print(f"mirrorcal web app on http://{settings.host}:{settings.port}/ (Ctrl-C to stop)")
+    _run_sync(lambda: uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info"))
 
 
 # demo -------------------------------------------------------------------------------------------

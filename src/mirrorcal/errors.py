@@ -3,6 +3,7 @@
     MirrorcalError
     ├── ConfigError            a bad configuration file (names the key and the problem)
     ├── StoreError             the state store cannot be read or written
+    │   └── EmailTakenError    a new user's e-mail address already has an account
     ├── SecretsError           credentials cannot be encrypted or read: key missing, malformed or not the one used
     ├── InvalidEventError      iCalendar text that cannot be read as an event (names the problem)
     └── ProviderError          anything a calendar provider did wrong, mapped at the adapter's edge
@@ -35,6 +36,14 @@ class ConfigError(MirrorcalError):
 
 class StoreError(MirrorcalError):
     """The state store failed."""
+
+
+class EmailTakenError(StoreError):
+    """``create_user`` found the e-mail address (compared case-insensitively) already taken."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email
+        super().__init__(f"an account with the e-mail address {email!r} already exists")
 
 
 class SecretsError(MirrorcalError):

@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from mirrorcal.errors import StoreError
-from mirrorcal.store.base import CachedItem, ConnectionRow, MirrorRow, Store
+from mirrorcal.accounts import new_token, token_hash
+from mirrorcal.errors import EmailTakenError, StoreError
+from mirrorcal.store.base import CachedItem, ConnectionRow, MirrorRow, Store, UserRow, WebSessionRow
 from mirrorcal.store.memory import MemoryStore
 from mirrorcal.store.sql import SqlStore
 
@@ -547,3 +548,211 @@ def test_concurrent_writers_on_one_database(durable: Backend) -> None:
     assert len(durable.store.history("s", limit=1000)) == 100
     assert len(stores[1].items("cal")) == 100
     assert stores[0].secret("shared") == stores[1].secret("shared")
+
+
+# accounts: users, web sessions, API tokens --------------------------------------------------------
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"  # the store treats it as opaque text
+PARIS = timezone(timedelta(hours=1))
+
+
+def user(store: Store, email: str = "ada@example.test", plan: str = "personal") -> UserRow:
+    return store.create_user(email, HASH, plan, T0)
+
+
+def session(user_id: int, expires_in: timedelta = timedelta(days=14), **changes: object) -> WebSessionRow:
+    now = datetime.now(UTC)
+    base = WebSessionRow(token_hash(new_token()), user_id, new_token(), now, now + expires_in)
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_users_create_and_find(store: Store) -> None:
+    assert store.user(1) is None and store.user_by_email("ada@example.test") is None
+    ada = store.create_user("ada@example.test", HASH, "personal", datetime(2026, 3, 1, 10, 30, tzinfo=PARIS))
+    bob = store.create_user("bob@example.test", HASH + "2", "professional", T0)
+    assert ada == UserRow(ada.id, "ada@example.test", HASH, "personal", T0)
+    assert ada.created.utcoffset() == timedelta(0)
+    assert ada.id != bob.id
+    assert store.user(ada.id) == ada and store.user(bob.id) == bob
+    assert store.user_by_email("ada@example.test") == ada
+    assert store.user_by_email("ADA@Example.TEST") == ada
+    assert store.user_by_email("ada@example.tes") is None
+    assert store.user(max(ada.id, bob.id) + 1000) is None
+
+
+def test_an_email_is_taken_whatever_its_case(store: Store) -> None:
+    ada = user(store, "Ada@Example.test")
+    with pytest.raises(EmailTakenError) as raised:
+        store.create_user("ada@example.TEST", "other", "professional", T0)
+    assert isinstance(raised.value, StoreError) and raised.value.email == "ada@example.TEST"
+    assert store.user_by_email("ada@example.test") == ada
+    assert user(store, "ada2@example.test").id != ada.id  # the store still works after the refusal
+
+
+def test_bad_user_values_are_store_errors(store: Store) -> None:
+    with pytest.raises(StoreError) as raised:
+        store.create_user("ada@example.test", HASH, "enterprise", T0)
+    assert not isinstance(raised.value, EmailTakenError)
+    with pytest.raises(StoreError):
+        store.create_user("ada@example.test", HASH, "personal", datetime(2026, 3, 1, 9, 30))
+    assert store.user_by_email("ada@example.test") is None
+
+
+def test_password_hash_and_plan_change(store: Store) -> None:
+    ada, bob = user(store), user(store, "bob@example.test")
+    store.set_password_hash(ada.id, "$argon2id$new")
+    store.set_plan(ada.id, "professional")
+    assert store.user(ada.id) == replace(ada, password_hash="$argon2id$new", plan="professional")
+    assert store.user(bob.id) == bob
+    with pytest.raises(StoreError):
+        store.set_plan(ada.id, "gold")
+    missing = max(ada.id, bob.id) + 1000
+    with pytest.raises(StoreError):
+        store.set_plan(missing, "personal")
+    with pytest.raises(StoreError):
+        store.set_password_hash(missing, HASH)
+    assert store.user(ada.id) == replace(ada, password_hash="$argon2id$new", plan="professional")
+
+
+def test_web_sessions_save_find_replace_delete(store: Store) -> None:
+    ada, bob = user(store), user(store, "bob@example.test")
+    s1, s2, other = session(ada.id), session(ada.id), session(bob.id)
+    for row in (s1, s2, other):
+        store.save_web_session(row)
+    assert store.web_session(s1.token_hash) == s1
+    assert store.web_session(token_hash("never issued")) is None
+
+    longer = replace(s1, expires=s1.expires + timedelta(days=1), csrf="rotated")
+    store.save_web_session(longer)
+    assert store.web_session(s1.token_hash) == longer
+
+    store.delete_web_session(s1.token_hash)
+    store.delete_web_session(s1.token_hash)
+    assert store.web_session(s1.token_hash) is None and store.web_session(s2.token_hash) == s2
+    store.save_web_session(s1)
+    store.delete_web_sessions(ada.id)
+    store.delete_web_sessions(ada.id)
+    assert store.web_session(s1.token_hash) is None and store.web_session(s2.token_hash) is None
+    assert store.web_session(other.token_hash) == other
+
+
+def test_expired_web_sessions_count_as_absent(store: Store) -> None:
+    ada = user(store)
+    gone = session(ada.id, expires_in=-timedelta(seconds=1))
+    soon = session(ada.id, expires_in=timedelta(seconds=30))
+    store.save_web_session(soon)
+    store.save_web_session(gone)  # saved last: no later save of ada's clears it out
+    assert store.web_session(gone.token_hash) is None
+    assert store.web_session(soon.token_hash) == soon
+
+
+def test_web_session_datetimes_are_utc_and_bad_rows_refused(store: Store) -> None:
+    ada = user(store)
+    start = datetime.now(PARIS).replace(microsecond=0)
+    row = session(ada.id, created=start, expires=start + timedelta(days=14))
+    store.save_web_session(row)
+    saved = store.web_session(row.token_hash)
+    assert saved == row and saved.expires.utcoffset() == timedelta(0) and saved.created.utcoffset() == timedelta(0)
+    naive = session(ada.id, expires=datetime.now() + timedelta(days=1))
+    with pytest.raises(StoreError):
+        store.save_web_session(naive)
+    stranger = session(ada.id + 1000)
+    with pytest.raises(StoreError):
+        store.save_web_session(stranger)
+    assert store.web_session(naive.token_hash) is None and store.web_session(stranger.token_hash) is None
+
+
+def test_api_tokens_create_find_list_touch_delete(store: Store) -> None:
+    ada, bob = user(store), user(store, "bob@example.test")
+    h1, h2, h3 = (token_hash(new_token()) for _ in range(3))
+    laptop = store.create_api_token(ada.id, "laptop", h1, datetime(2026, 3, 1, 10, 30, tzinfo=PARIS))
+    ci = store.create_api_token(ada.id, "CI ✓", h2, T0 + timedelta(hours=1))
+    bobs = store.create_api_token(bob.id, "laptop", h3, T0)
+    assert (laptop.user_id, laptop.name, laptop.token_hash, laptop.created, laptop.last_used) == (ada.id, "laptop", h1, T0, None)
+    assert len({laptop.id, ci.id, bobs.id}) == 3
+    assert store.api_token(h1) == laptop and store.api_token(h3) == bobs
+    assert store.api_token(token_hash("never issued")) is None
+    assert store.api_tokens(ada.id) == [laptop, ci]
+    assert store.api_tokens(bob.id) == [bobs]
+
+    used = datetime(2026, 3, 2, 8, 0, tzinfo=PARIS)
+    store.touch_api_token(laptop.id, used)
+    touched = store.api_token(h1)
+    assert touched == replace(laptop, last_used=used) and touched.last_used.utcoffset() == timedelta(0)
+
+    assert store.delete_api_token(bob.id, laptop.id) is False  # not bob's: nothing happens
+    assert store.api_token(h1) == touched
+    assert store.delete_api_token(ada.id, laptop.id) is True
+    assert store.delete_api_token(ada.id, laptop.id) is False
+    assert store.api_token(h1) is None
+    assert store.api_tokens(ada.id) == [ci] and store.api_tokens(bob.id) == [bobs]
+    store.touch_api_token(laptop.id, used)  # deleted meanwhile: ignored
+    assert store.api_tokens(ada.id) == [ci]
+
+
+def test_bad_api_tokens_are_store_errors(store: Store) -> None:
+    ada = user(store)
+    h = token_hash(new_token())
+    token = store.create_api_token(ada.id, "laptop", h, T0)
+    with pytest.raises(StoreError):
+        store.create_api_token(ada.id, "again", h, T0)
+    with pytest.raises(StoreError):
+        store.create_api_token(ada.id + 1000, "stranger", token_hash(new_token()), T0)
+    with pytest.raises(StoreError):
+        store.create_api_token(ada.id, "naive", token_hash(new_token()), datetime(2026, 3, 1, 9, 30))
+    with pytest.raises(StoreError):
+        store.touch_api_token(token.id, datetime(2026, 3, 1, 9, 30))
+    assert store.api_tokens(ada.id) == [token]
+
+
+def test_accounts_are_durable(durable: Backend) -> None:
+    first = durable.store
+    ada = user(first)
+    web = session(ada.id)
+    first.save_web_session(web)
+    token = first.create_api_token(ada.id, "laptop", token_hash(new_token()), T0)
+    second = durable.another()
+    assert second.user_by_email("ADA@example.test") == ada
+    assert second.web_session(web.token_hash) == web
+    assert second.api_tokens(ada.id) == [token]
+    with pytest.raises(EmailTakenError):
+        user(second)
+    second.delete_web_sessions(ada.id)
+    assert first.web_session(web.token_hash) is None
+
+
+def test_saving_a_session_drops_the_users_expired_ones(durable: Backend) -> None:
+    ada, bob = user(durable.store), user(durable.store, "bob@example.test")
+    for row in (session(ada.id, expires_in=-timedelta(minutes=1)), session(bob.id, expires_in=-timedelta(minutes=1))):
+        durable.store.save_web_session(row)
+    durable.store.save_web_session(session(ada.id))
+    engine = durable.store.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT user_id, expires FROM web_sessions ORDER BY user_id")).all()
+    assert [user_id for user_id, _ in rows] == sorted([ada.id, bob.id])  # ada's live one, bob's expired one
+
+
+def test_concurrent_signups_with_one_email_make_one_account(durable: Backend) -> None:
+    stores = [durable.store, durable.another()]
+    created: list[UserRow] = []
+    taken: list[EmailTakenError] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def signup(n: int) -> None:
+        barrier.wait()
+        try:
+            email = "Same@Example.test" if n % 2 else "same@example.TEST"
+            created.append(stores[n % 2].create_user(email, HASH, "personal", T0))
+        except EmailTakenError as exc:
+            taken.append(exc)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=signup, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(created) == 1 and len(taken) == 5
+    assert stores[1].user_by_email("same@example.test") == created[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
-from mirrorcal.errors import StoreError
-from mirrorcal.store.base import ConnectionRow
+from mirrorcal.errors import EmailTakenError, StoreError
+from mirrorcal.store.base import ConnectionRow, WebSessionRow
 from mirrorcal.store.sql import Base, SqlStore, alembic_config
 
-TABLES = {"calendar_state", "items", "mirrors", "runs", "history", "secrets", "connections"}
-TABLES_0001 = TABLES - {"connections"}
+ACCOUNT_TABLES = {"users", "web_sessions", "api_tokens"}
+TABLES = {"calendar_state", "items", "mirrors", "runs", "history", "secrets", "connections"} | ACCOUNT_TABLES
+TABLES_0002 = TABLES - ACCOUNT_TABLES
+TABLES_0001 = TABLES_0002 - {"connections"}
 PG_URL = os.environ.get("MIRRORCAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -172,6 +176,61 @@ def test_0002_adds_connections_to_a_0001_database_and_keeps_its_data(tmp_path: P
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM secrets")).scalar_one() == 1
     engine.dispose()
+
+
+def test_0003_adds_accounts_to_a_0002_database_and_keeps_its_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = alembic_config(url=url)
+    command.upgrade(cfg, "0002")
+    assert _tables(url) == TABLES_0002
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO secrets (name, value) VALUES ('mirror-id', x'00ff')"))
+    engine.dispose()
+    old = SqlStore(create_engine(url))  # a 0002 store, as the previous release would run it
+    old.save_connection(ConnectionRow("work", "google", "me@example.test", "gAAAA-token"))
+    old.close()
+
+    store = SqlStore.open(url)
+    try:
+        assert _tables(url) == TABLES
+        assert store.secret("mirror-id") == b"\x00\xff"
+        assert store.connection("work") is not None
+        now = datetime.now(UTC)
+        user = store.create_user("ada@example.test", "$argon2id$...", "personal", now)
+        with pytest.raises(EmailTakenError):
+            store.create_user("ADA@example.test", "$argon2id$...", "professional", now)
+        store.save_web_session(WebSessionRow("h" * 64, user.id, "csrf", now, now + timedelta(days=1)))
+        store.create_api_token(user.id, "laptop", "t" * 64, now)
+        assert store.web_session("h" * 64) is not None and store.api_token("t" * 64) is not None
+    finally:
+        store.close()
+    assert _diff(url) == []
+
+    command.downgrade(cfg, "0002")
+    assert _tables(url) == TABLES_0002
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM connections")).scalar_one() == 1
+    engine.dispose()
+
+
+def test_email_uniqueness_is_enforced_by_the_database(tmp_path: Path) -> None:
+    """Not only by the store's code: two writers racing past any check still get one account."""
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    SqlStore.open(url).close()
+    engine = create_engine(url)
+    insert_user = text(
+        "INSERT INTO users (email, email_key, password_hash, plan, created) "
+        "VALUES (:email, :key, 'h', 'personal', '2026-03-01 09:30:00')"
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert_user, {"email": "Ada@example.test", "key": "ada@example.test"})
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(insert_user, {"email": "ada@example.test", "key": "ada@example.test"})
+    finally:
+        engine.dispose()
 
 
 def test_head_revision_constant_matches_the_migrations() -> None:

@@ -1,10 +1,11 @@
-"""The state store interface: cursors, cached items, mirrors, runs, per-event history, connections.
+"""The state store interface: cursors, cached items, mirrors, runs, history, connections, accounts.
 
 Every method commits before it returns, so a crash right after a provider write and its
 ``save_mirror`` loses nothing, and a crash between them is healed by the mirror's derived id.
 Implementations: ``MemoryStore`` (tests) and ``SqlStore`` (SQLAlchemy; SQLite by default,
 PostgreSQL at scale); one contract suite runs against both. Raises ``StoreError`` only.
-Calendars and syncs are named as in the configuration.
+Calendars and syncs are named as in the configuration. Every datetime given must be aware
+(a naive one raises ``StoreError``) and every datetime read back is aware in UTC.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from mirrorcal.accounts import PLANS
 from mirrorcal.errors import StoreError
 
 CONNECTION_STATES = ("ok", "needs_reauth", "error")
@@ -127,6 +129,60 @@ def prepare_connection(row: ConnectionRow, at: datetime | None = None) -> Connec
     return replace(row, updated=updated.astimezone(UTC), extra=extra)
 
 
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """One account of the web app. ``email`` is as given to ``create_user`` (pass it through
+    ``accounts.normalise_email``); ``password_hash`` an argon2 hash; ``plan`` a key of ``PLANS``."""
+
+    id: int
+    email: str
+    password_hash: str
+    plan: str
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebSessionRow:
+    """One signed-in browser. ``token_hash`` is ``accounts.token_hash`` of the cookie's token (the
+    token itself is never stored); ``csrf`` the session's form token; valid until ``expires``."""
+
+    token_hash: str
+    user_id: int
+    csrf: str
+    created: datetime
+    expires: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTokenRow:
+    """One personal API token, known by ``token_hash`` only; ``last_used`` None until first used."""
+
+    id: int
+    user_id: int
+    name: str
+    token_hash: str
+    created: datetime
+    last_used: datetime | None
+
+
+def as_utc(at: datetime) -> datetime:
+    """``at`` in UTC; raises ``StoreError`` for a naive datetime (its meaning is unknown)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise StoreError(f"naive datetime {at.isoformat()} given to the store; pass an aware one")
+    return at.astimezone(UTC)
+
+
+def email_key(email: str) -> str:
+    """What two e-mail addresses share when they are the same account: the lower-cased text."""
+    return email.strip().lower()
+
+
+def check_plan(plan: str) -> None:
+    """Raise ``StoreError`` unless ``plan`` is a key of ``accounts.PLANS``."""
+    if plan not in PLANS:
+        raise StoreError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
+
+
 def check_connection_state(state: str) -> None:
     """Raise ``StoreError`` unless ``state`` is one of ``CONNECTION_STATES``."""
     if state not in CONNECTION_STATES:
@@ -233,6 +289,73 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete_connection(self, name: str) -> None:
         """Drop the connection; missing is fine."""
+
+    # accounts -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_user(self, email: str, password_hash: str, plan: str, at: datetime) -> UserRow:
+        """Add a user created ``at`` and return it with its new id.
+
+        Raises ``EmailTakenError`` when a user has ``email`` already (compared case-insensitively)
+        and ``StoreError`` for a plan not in ``PLANS`` or a naive ``at``."""
+
+    @abc.abstractmethod
+    def user(self, user_id: int) -> UserRow | None:
+        """The user ``user_id``, None when there is none."""
+
+    @abc.abstractmethod
+    def user_by_email(self, email: str) -> UserRow | None:
+        """The user with ``email`` (compared case-insensitively), None when there is none."""
+
+    @abc.abstractmethod
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Replace the user's password hash. Raises ``StoreError`` when there is no such user."""
+
+    @abc.abstractmethod
+    def set_plan(self, user_id: int, plan: str) -> None:
+        """Change the user's plan. Raises ``StoreError`` for an unknown user or plan."""
+
+    @abc.abstractmethod
+    def save_web_session(self, row: WebSessionRow) -> None:
+        """Insert or replace the session ``row.token_hash``; the user's expired sessions go.
+
+        Raises ``StoreError`` for an unknown user or a naive datetime."""
+
+    @abc.abstractmethod
+    def web_session(self, token_hash: str) -> WebSessionRow | None:
+        """The session with ``token_hash``; None when there is none or it has expired (now)."""
+
+    @abc.abstractmethod
+    def delete_web_session(self, token_hash: str) -> None:
+        """Drop one session (sign-out); missing is fine."""
+
+    @abc.abstractmethod
+    def delete_web_sessions(self, user_id: int) -> None:
+        """Drop every session of the user (sign out everywhere); none is fine."""
+
+    @abc.abstractmethod
+    def create_api_token(self, user_id: int, name: str, token_hash: str, at: datetime) -> ApiTokenRow:
+        """Add a personal API token created ``at``, never used yet, and return it with its new id.
+
+        Raises ``StoreError`` for an unknown user, a ``token_hash`` already stored or a naive ``at``."""
+
+    @abc.abstractmethod
+    def api_token(self, token_hash: str) -> ApiTokenRow | None:
+        """The API token with ``token_hash``, None when there is none."""
+
+    @abc.abstractmethod
+    def api_tokens(self, user_id: int) -> list[ApiTokenRow]:
+        """The user's API tokens, oldest first (by id)."""
+
+    @abc.abstractmethod
+    def delete_api_token(self, user_id: int, token_id: int) -> bool:
+        """Drop token ``token_id`` if it is ``user_id``'s; False (and nothing changes) when there is
+        no such token or it belongs to another user."""
+
+    @abc.abstractmethod
+    def touch_api_token(self, token_id: int, at: datetime) -> None:
+        """Set the token's ``last_used`` to ``at``; an unknown (e.g. just deleted) token is ignored.
+
+        Raises ``StoreError`` for a naive ``at``."""
 
     def close(self) -> None:
         """Release connections."""

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from mirrorcal.errors import StoreError
+from mirrorcal.errors import EmailTakenError, StoreError
 from mirrorcal.store.base import (
+    ApiTokenRow,
     CachedItem,
     ConnectionRow,
     HistoryRow,
     MirrorRow,
     RunRow,
     Store,
+    UserRow,
+    WebSessionRow,
     check_connection_state,
+    check_plan,
+    email_key,
     prepare_connection,
 )
-
-
-def _utc(at: datetime) -> datetime:
-    """``at`` in UTC; raises ``StoreError`` for a naive datetime (its meaning is unknown)."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise StoreError(f"naive datetime {at.isoformat()} given to the store; pass an aware one")
-    return at.astimezone(UTC)
+from mirrorcal.store.base import as_utc as _utc
 
 
 class MemoryStore(Store):
@@ -45,6 +45,10 @@ class MemoryStore(Store):
         self._history: list[HistoryRow] = []
         self._secrets: dict[str, bytes] = {}
         self._connections: dict[str, ConnectionRow] = {}
+        self._users: dict[int, UserRow] = {}
+        self._web_sessions: dict[str, WebSessionRow] = {}
+        self._api_tokens: dict[int, ApiTokenRow] = {}
+        self._ids = itertools.count(1)  # users and API tokens; like a database sequence, never reused
 
     # calendars ------------------------------------------------------------------------------
     def get_cursor(self, calendar: str) -> str | None:
@@ -183,6 +187,100 @@ class MemoryStore(Store):
     def delete_connection(self, name: str) -> None:
         with self._lock:
             self._connections.pop(name, None)
+
+    # accounts -------------------------------------------------------------------------------
+    def create_user(self, email: str, password_hash: str, plan: str, at: datetime) -> UserRow:
+        check_plan(plan)
+        created = _utc(at)
+        with self._lock:
+            if self.user_by_email(email) is not None:
+                raise EmailTakenError(email)
+            row = UserRow(next(self._ids), email, password_hash, plan, created)
+            self._users[row.id] = row
+            return row
+
+    def user(self, user_id: int) -> UserRow | None:
+        with self._lock:
+            return self._users.get(user_id)
+
+    def user_by_email(self, email: str) -> UserRow | None:
+        key = email_key(email)
+        with self._lock:
+            return next((row for row in self._users.values() if email_key(row.email) == key), None)
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        with self._lock:
+            self._users[user_id] = replace(self._known_user(user_id), password_hash=password_hash)
+
+    def set_plan(self, user_id: int, plan: str) -> None:
+        check_plan(plan)
+        with self._lock:
+            self._users[user_id] = replace(self._known_user(user_id), plan=plan)
+
+    def save_web_session(self, row: WebSessionRow) -> None:
+        row = replace(row, created=_utc(row.created), expires=_utc(row.expires))
+        now = datetime.now(UTC)
+        with self._lock:
+            self._known_user(row.user_id)
+            for key, other in list(self._web_sessions.items()):
+                if other.user_id == row.user_id and other.expires <= now:
+                    del self._web_sessions[key]
+            self._web_sessions[row.token_hash] = row
+
+    def web_session(self, token_hash: str) -> WebSessionRow | None:
+        with self._lock:
+            row = self._web_sessions.get(token_hash)
+        return row if row is not None and row.expires > datetime.now(UTC) else None
+
+    def delete_web_session(self, token_hash: str) -> None:
+        with self._lock:
+            self._web_sessions.pop(token_hash, None)
+
+    def delete_web_sessions(self, user_id: int) -> None:
+        with self._lock:
+            for key, row in list(self._web_sessions.items()):
+                if row.user_id == user_id:
+                    del self._web_sessions[key]
+
+    def create_api_token(self, user_id: int, name: str, token_hash: str, at: datetime) -> ApiTokenRow:
+        created = _utc(at)
+        with self._lock:
+            self._known_user(user_id)
+            if self.api_token(token_hash) is not None:
+                raise StoreError("an API token with this hash is stored already")
+            row = ApiTokenRow(next(self._ids), user_id, name, token_hash, created, None)
+            self._api_tokens[row.id] = row
+            return row
+
+    def api_token(self, token_hash: str) -> ApiTokenRow | None:
+        with self._lock:
+            return next((row for row in self._api_tokens.values() if row.token_hash == token_hash), None)
+
+    def api_tokens(self, user_id: int) -> list[ApiTokenRow]:
+        with self._lock:
+            return [row for _, row in sorted(self._api_tokens.items()) if row.user_id == user_id]
+
+    def delete_api_token(self, user_id: int, token_id: int) -> bool:
+        with self._lock:
+            row = self._api_tokens.get(token_id)
+            if row is None or row.user_id != user_id:
+                return False
+            del self._api_tokens[token_id]
+            return True
+
+    def touch_api_token(self, token_id: int, at: datetime) -> None:
+        used = _utc(at)
+        with self._lock:
+            row = self._api_tokens.get(token_id)
+            if row is not None:
+                self._api_tokens[token_id] = replace(row, last_used=used)
+
+    def _known_user(self, user_id: int) -> UserRow:
+        """The user ``user_id``; raises ``StoreError`` when there is none (the database's foreign key)."""
+        row = self._users.get(user_id)
+        if row is None:
+            raise StoreError(f"no user {user_id}")
+        return row
 
 
 def _copy(row: ConnectionRow) -> ConnectionRow:

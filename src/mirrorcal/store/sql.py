@@ -30,27 +30,33 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from mirrorcal.errors import StoreError
+from mirrorcal.errors import EmailTakenError, StoreError
 from mirrorcal.store.base import (
+    ApiTokenRow,
     CachedItem,
     ConnectionRow,
     HistoryRow,
     MirrorRow,
     RunRow,
     Store,
+    UserRow,
+    WebSessionRow,
+    as_utc,
     check_connection_state,
+    check_plan,
+    email_key,
     prepare_connection,
 )
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 """The newest migration; a database already there is opened without loading Alembic (a test
 keeps this equal to the migrations' head)."""
 
@@ -173,6 +179,41 @@ class ConnectionModel(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class UserModel(Base):
+    """A web account; ``email_key`` (the lower-cased e-mail) makes addresses unique whatever their case."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    email: Mapped[str]
+    email_key: Mapped[str] = mapped_column(index=True, unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    plan: Mapped[str]
+    created: Mapped[datetime]
+
+
+class WebSessionModel(Base):
+    """A signed-in browser, known by the hash of its cookie's token."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str]
+    created: Mapped[datetime]
+    expires: Mapped[datetime]
+
+
+class ApiTokenModel(Base):
+    """A personal API token, known by its hash."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str]
+    token_hash: Mapped[str] = mapped_column(index=True, unique=True)
+    created: Mapped[datetime]
+    last_used: Mapped[datetime | None]
+
+
 _calendars: Table = CalendarStateModel.__table__  # type: ignore[assignment]
 _items: Table = ItemModel.__table__  # type: ignore[assignment]
 _mirrors: Table = MirrorModel.__table__  # type: ignore[assignment]
@@ -180,6 +221,9 @@ _runs: Table = RunModel.__table__  # type: ignore[assignment]
 _history: Table = HistoryModel.__table__  # type: ignore[assignment]
 _secrets: Table = SecretModel.__table__  # type: ignore[assignment]
 _connections: Table = ConnectionModel.__table__  # type: ignore[assignment]
+_users: Table = UserModel.__table__  # type: ignore[assignment]
+_web_sessions: Table = WebSessionModel.__table__  # type: ignore[assignment]
+_api_tokens: Table = ApiTokenModel.__table__  # type: ignore[assignment]
 
 
 # engine and migrations ------------------------------------------------------------------------
@@ -475,8 +519,111 @@ class SqlStore(Store):
         with self._write("delete connection") as conn:
             conn.execute(delete(_connections).where(_connections.c.name == name))
 
+    # accounts -------------------------------------------------------------------------------
+    def create_user(self, email: str, password_hash: str, plan: str, at: datetime) -> UserRow:
+        check_plan(plan)
+        created = as_utc(at)
+        values = {"email": email, "email_key": email_key(email), "password_hash": password_hash, "plan": plan}
+        with self._write("create user") as conn:
+            try:
+                key = conn.execute(insert(_users).values(created=created, **values)).inserted_primary_key
+            except IntegrityError as exc:  # the unique e-mail key: another user has the address
+                raise EmailTakenError(email) from exc  # the transaction rolls back
+            if key is None:
+                raise StoreError("the database returned no id for the new user")
+            return UserRow(int(key[0]), email, password_hash, plan, created)
+
+    def user(self, user_id: int) -> UserRow | None:
+        with self._read("read user") as conn:
+            row = conn.execute(select(_users).where(_users.c.id == user_id)).mappings().first()
+            return None if row is None else _to_user(row)
+
+    def user_by_email(self, email: str) -> UserRow | None:
+        with self._read("find user") as conn:
+            row = conn.execute(select(_users).where(_users.c.email_key == email_key(email))).mappings().first()
+            return None if row is None else _to_user(row)
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        with self._write("set password") as conn:
+            stmt = update(_users).where(_users.c.id == user_id).values(password_hash=password_hash)
+            if conn.execute(stmt).rowcount == 0:
+                raise StoreError(f"no user {user_id}")
+
+    def set_plan(self, user_id: int, plan: str) -> None:
+        check_plan(plan)
+        with self._write("set plan") as conn:
+            if conn.execute(update(_users).where(_users.c.id == user_id).values(plan=plan)).rowcount == 0:
+                raise StoreError(f"no user {user_id}")
+
+    def save_web_session(self, row: WebSessionRow) -> None:
+        values = {name: getattr(row, name) for name in _WEB_SESSION_FIELDS}
+        with self._write("save session") as conn:
+            conn.execute(
+                delete(_web_sessions).where(
+                    _web_sessions.c.user_id == row.user_id, _web_sessions.c.expires <= datetime.now(UTC)
+                )
+            )
+            _upsert(conn, _web_sessions, values, ("token_hash",))
+
+    def web_session(self, token_hash: str) -> WebSessionRow | None:
+        stmt = select(_web_sessions).where(
+            _web_sessions.c.token_hash == token_hash, _web_sessions.c.expires > datetime.now(UTC)
+        )
+        with self._read("read session") as conn:
+            row = conn.execute(stmt).mappings().first()
+            return None if row is None else WebSessionRow(**{name: row[name] for name in _WEB_SESSION_FIELDS})
+
+    def delete_web_session(self, token_hash: str) -> None:
+        with self._write("delete session") as conn:
+            conn.execute(delete(_web_sessions).where(_web_sessions.c.token_hash == token_hash))
+
+    def delete_web_sessions(self, user_id: int) -> None:
+        with self._write("delete sessions") as conn:
+            conn.execute(delete(_web_sessions).where(_web_sessions.c.user_id == user_id))
+
+    def create_api_token(self, user_id: int, name: str, token_hash: str, at: datetime) -> ApiTokenRow:
+        created = as_utc(at)
+        with self._write("create API token") as conn:
+            stmt = insert(_api_tokens).values(user_id=user_id, name=name, token_hash=token_hash, created=created)
+            key = conn.execute(stmt).inserted_primary_key
+            if key is None:
+                raise StoreError("the database returned no id for the new API token")
+            return ApiTokenRow(int(key[0]), user_id, name, token_hash, created, None)
+
+    def api_token(self, token_hash: str) -> ApiTokenRow | None:
+        with self._read("read API token") as conn:
+            stmt = select(_api_tokens).where(_api_tokens.c.token_hash == token_hash)
+            row = conn.execute(stmt).mappings().first()
+            return None if row is None else _to_api_token(row)
+
+    def api_tokens(self, user_id: int) -> list[ApiTokenRow]:
+        stmt = select(_api_tokens).where(_api_tokens.c.user_id == user_id).order_by(_api_tokens.c.id)
+        with self._read("read API tokens") as conn:
+            return [_to_api_token(row) for row in conn.execute(stmt).mappings()]
+
+    def delete_api_token(self, user_id: int, token_id: int) -> bool:
+        stmt = delete(_api_tokens).where(_api_tokens.c.id == token_id, _api_tokens.c.user_id == user_id)
+        with self._write("delete API token") as conn:
+            return bool(conn.execute(stmt).rowcount)
+
+    def touch_api_token(self, token_id: int, at: datetime) -> None:
+        with self._write("touch API token") as conn:
+            conn.execute(update(_api_tokens).where(_api_tokens.c.id == token_id).values(last_used=at))
+
 
 # helpers --------------------------------------------------------------------------------------
+_WEB_SESSION_FIELDS = WebSessionRow.__slots__  # type: ignore[attr-defined]
+_API_TOKEN_FIELDS = ApiTokenRow.__slots__  # type: ignore[attr-defined]
+
+
+def _to_user(row: Any) -> UserRow:
+    return UserRow(row["id"], row["email"], row["password_hash"], row["plan"], row["created"])
+
+
+def _to_api_token(row: Any) -> ApiTokenRow:
+    return ApiTokenRow(**{name: row[name] for name in _API_TOKEN_FIELDS})
+
+
 def _item_values(calendar: str, item: CachedItem) -> dict[str, Any]:
     return {
         "calendar": calendar,

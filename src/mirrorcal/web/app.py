@@ -1,0 +1,116 @@
+"""The composition root of the web app: ``create_app(settings, store)`` wires routers, templates and handlers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mirrorcal import __version__
+from mirrorcal.errors import StoreError
+from mirrorcal.store.base import Store
+
+from . import api, auth, home, tokens
+from .pages import (
+    STATIC_DIR,
+    FormExpired,
+    SignInRequired,
+    make_templates,
+    on_form_expired,
+    on_http_error,
+    on_sign_in_required,
+    on_store_error,
+    on_validation_error,
+)
+from .security import Passwords, SignInThrottle
+from .settings import WebSettings
+
+DOCS_PREFIX = "/api/v1/docs"
+_PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
+    """The web app and REST API over ``store``.
+
+    With no ``store`` the app opens ``settings.database_url`` (migrating it) when it starts
+    and closes it when it stops; a given store is the caller's to close. The OpenAPI
+    document is at ``/api/v1/openapi.json`` and its docs at ``/api/v1/docs``.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from mirrorcal.store.sql import SqlStore
+
+        opened = None
+        if app.state.store is None:
+            opened = await asyncio.to_thread(SqlStore.open, settings.database_url)
+            app.state.store = opened
+        try:
+            yield
+        finally:
+            if opened is not None:
+                app.state.store = None
+                opened.close()
+
+    app = FastAPI(
+        title="mirrorcal",
+        version=__version__,
+        summary="Keep a recruiter's calendars in step without leaking one client's business into another's.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=DOCS_PREFIX,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.templates = make_templates()
+    app.state.passwords = Passwords(fast=settings.password_hash_fast)
+    app.state.throttle = SignInThrottle()
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in (auth.router, home.router, tokens.router, api.router):
+        app.include_router(router)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(FormExpired, on_form_expired)
+    app.add_exception_handler(SignInRequired, on_sign_in_required)
+    app.add_exception_handler(StoreError, on_store_error)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+class SecurityHeaders:
+    """Adds the headers every response should carry: no sniffing, no framing, no referrer
+    leaks, and a strict Content-Security-Policy on pages (the API docs page loads its own
+    scripts, so it is left out)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        strict = not str(scope.get("path", "")).startswith(DOCS_PREFIX)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                headers.setdefault("X-Frame-Options", "DENY")
+                if strict:
+                    headers.setdefault("Content-Security-Policy", _PAGE_POLICY)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

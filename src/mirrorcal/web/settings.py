@@ -1,0 +1,31 @@
+"""The web app's settings, read from ``MIRRORCAL_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mirrorcal.config import default_database_url
+
+
+class WebSettings(BaseSettings):
+    """What ``create_app`` needs; every field can be set as ``MIRRORCAL_<NAME>`` (e.g.
+    ``MIRRORCAL_SECURE_COOKIES=true``). Build one where the app is built (the CLI, a test),
+    never at import time. Raises pydantic's ``ValidationError`` for a value of the wrong type.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MIRRORCAL_", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    """The state store (SQLite file in the user's data directory unless told otherwise)."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    session_days: int = Field(default=14, ge=1, le=366)
+    """How long a sign-in lasts (the session row and the cookie expire together)."""
+    secure_cookies: bool = False
+    """Mark cookies ``Secure``: turn on whenever the app is served over HTTPS."""
+    demo: bool = True
+    """The app runs as a local demo (documented with the demo pages in a later step)."""
+    password_hash_fast: bool = False
+    """TESTS ONLY: hash new passwords with minimal (still valid) argon2id parameters. Never
+    set this in production: it makes stolen hashes cheap to crack."""
