@@ -1,0 +1,55 @@
+"""The web app over a fresh SQLite file, served by uvicorn on 127.0.0.1 for the browser tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from mirrorcal.store.sql import SqlStore
+from mirrorcal.web.app import create_app
+from mirrorcal.web.settings import WebSettings
+
+
+def chromium_path() -> str:
+    """The system Chromium; a clear failure (not a skip) when it is missing."""
+    found = os.environ.get("MIRRORCAL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("Chromium is not installed: run `apt-get install chromium` (.ci/run does it)")
+    return found
+
+
+class LiveServer:
+    """The app over a fresh SQLite file, served by uvicorn from a thread on a free port."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.store = SqlStore.open(f"sqlite:///{db_path.as_posix()}")
+        settings = WebSettings(database_url=f"sqlite:///{db_path.as_posix()}", password_hash_fast=True)
+        self.app = create_app(settings, self.store)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the web app did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+        self.store.close()
