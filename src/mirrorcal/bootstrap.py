@@ -91,6 +91,11 @@ class Credentials:
         assert cfg.connection is not None
         row = self.book.get(cfg.connection)
         if row is None:
+            if cfg.kind == "caldav":
+                raise ConfigError(
+                    f"calendars.{cfg.name}.connection",
+                    f"no stored connection {cfg.connection!r}: add the calendar again with its password",
+                )
             command = "icloud --username APPLE-ID" if cfg.kind == "icloud" else cfg.kind
             raise ConfigError(
                 f"calendars.{cfg.name}.connection",
@@ -158,7 +163,10 @@ def build_calendar(cfg: CalendarConfig, credentials: Credentials) -> Calendar:
         from .providers.caldav import CalDAVCalendar
 
         assert cfg.url is not None
-        return CalDAVCalendar(cfg.name, cfg.url, credentials.client(cfg), read_only=cfg.read_only)
+        auth = None
+        if cfg.connection is not None and cfg.password is None and cfg.username is not None:
+            auth = httpx.BasicAuth(cfg.username, credentials.stored_secret(cfg))
+        return CalDAVCalendar(cfg.name, cfg.url, credentials.client(cfg, auth), read_only=cfg.read_only)
     if cfg.kind == "ics":
         from .providers.icsfeed import IcsFeedCalendar
 

@@ -50,7 +50,7 @@ _OAUTH_KEYS = ("client_id", "client_secret", "tenant")
 _PUSH_KEYS = ("listen", "public_url")
 _CONFLICT_KEYS = ("buffer_minutes", "working_hours")
 _CALENDAR_KEYS = {
-    "caldav": ("url", "username", "password"),
+    "caldav": ("url", "username", "password", "connection"),
     "ics": ("url", "username", "password"),
     "file": ("path", "url"),
     "google": ("calendar_id", "connection", "access_token", "base_url"),
@@ -62,6 +62,7 @@ _ALL_CALENDAR_KEYS = tuple(dict.fromkeys(_CALENDAR_COMMON + sum(_CALENDAR_KEYS.v
 _SYNC_KEYS = (
     "name", "from", "to", "privacy", "title", "two_way", "on_target_delete",
     "skip_free", "skip_declined", "skip_all_day", "working_hours", "window_days", "exclude_titles",
+    "paused",
 )  # fmt: skip
 
 
@@ -476,6 +477,11 @@ def _calendar(name: str, raw: _Table, base_dir: Path, env: Mapping[str, str]) ->
     username, password = t.string("username"), t.string("password")
     if password is not None and username is None:
         raise ConfigError(t.key("username"), "is required when password is set")
+    if kind == "caldav" and connection is not None:
+        if username is None:
+            raise ConfigError(t.key("username"), "is required when connection is set")
+        if password is not None:
+            raise ConfigError(t.key("connection"), "give either password or connection, not both")
     if kind == "icloud":
         if username is None:
             raise ConfigError(t.key("username"), "is required (your Apple ID)")
@@ -615,6 +621,7 @@ def _sync(t: _Table, calendars: Mapping[str, CalendarConfig]) -> tuple[SyncSpec,
         source_client=source.client,
         target_client=target.client,
         owner_emails=source.emails,
+        paused=t.boolean("paused", False),
     )
     return spec, two_way
 

@@ -756,3 +756,33 @@ def test_concurrent_signups_with_one_email_make_one_account(durable: Backend) ->
     assert errors == []
     assert len(created) == 1 and len(taken) == 5
     assert stores[1].user_by_email("same@example.test") == created[0]
+
+
+# workspaces: each account's setup document ----------------------------------------------------------
+DOC = 'timezone = "Europe/London"\n\n[calendars."client.a"]\nkind = "ics"\nurl = "https://x.example/ü.ics"\n'
+
+
+def test_workspace_save_read_replace_per_user(store: Store) -> None:
+    ada, bob = user(store), user(store, "bob@example.test")
+    assert store.workspace(ada.id) is None and store.workspace(bob.id) is None
+    store.save_workspace(ada.id, DOC, T0)
+    assert store.workspace(ada.id) == DOC and store.workspace(bob.id) is None
+    store.save_workspace(ada.id, "", T0 + timedelta(minutes=1))
+    assert store.workspace(ada.id) == ""
+    store.save_workspace(bob.id, DOC * 50, T0)
+    assert store.workspace(bob.id) == DOC * 50 and store.workspace(ada.id) == ""
+
+
+def test_bad_workspaces_are_store_errors(store: Store) -> None:
+    ada = user(store)
+    with pytest.raises(StoreError):
+        store.save_workspace(ada.id + 1000, DOC, T0)
+    with pytest.raises(StoreError):
+        store.save_workspace(ada.id, DOC, datetime(2026, 3, 1, 9, 30))
+    assert store.workspace(ada.id) is None and store.workspace(ada.id + 1000) is None
+
+
+def test_workspaces_are_durable(durable: Backend) -> None:
+    ada = user(durable.store)
+    durable.store.save_workspace(ada.id, DOC, T0)
+    assert durable.another().workspace(ada.id) == DOC

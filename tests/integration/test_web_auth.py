@@ -2,190 +2,45 @@
 
 from __future__ import annotations
 
-import re
-import warnings
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, iter_route_contexts
-from starlette.exceptions import StarletteDeprecationWarning
+from webkit import (
+    OTHER_PASSWORD,
+    OWN_ORIGIN,
+    PASSWORD,
+    WRONG_PASSWORD,
+    Clients,
+    TestClient,
+    app,
+    assert_foreign_ids_not_found,
+    bearer,
+    client,
+    clients,
+    create_token,
+    csrf_of,
+    db_url,
+    errors_of,
+    fill,
+    make_app,
+    post_routes,
+    signin,
+    signout,
+    signup,
+    store,
+    summary_of,
+)
 
 from mirrorcal.accounts import hash_password, token_hash
-from mirrorcal.store.base import Store
 from mirrorcal.store.sql import SqlStore
-from mirrorcal.web.app import create_app
 from mirrorcal.web.pages import FORM_EXPIRED
 from mirrorcal.web.security import SignInThrottle
 from mirrorcal.web.settings import WebSettings
 
-with warnings.catch_warnings():
-    # Starlette 1.10 prefers the httpx2 fork for its TestClient and says so once, on import.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
-
-PASSWORD = "correct horse battery staple"
-OTHER_PASSWORD = "tr0ub4dor and 3 more words"
-WRONG_PASSWORD = "not the right password at all"
-SECRETS = (PASSWORD, OTHER_PASSWORD, WRONG_PASSWORD)
-OWN_ORIGIN = "http://testserver"
-
-
-# fixtures ---------------------------------------------------------------------------------------
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{(tmp_path / 'web.db').as_posix()}"
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[SqlStore]:
-    store = SqlStore.open(db_url)
-    yield store
-    store.close()
-
-
-def make_app(store: Store, db_url: str, **settings: object) -> FastAPI:
-    return create_app(WebSettings(database_url=db_url, password_hash_fast=True, **settings), store)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def app(store: SqlStore, db_url: str) -> FastAPI:
-    return make_app(store, db_url)
-
-
-class Clients:
-    """Makes browser-like clients on one app and checks, at the end, that no response body
-    ever held a password."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self.bodies: list[bytes] = []
-        self.open: list[TestClient] = []
-
-    def new(self) -> TestClient:
-        client = TestClient(self.app, follow_redirects=True)
-
-        def keep(response: httpx.Response) -> None:
-            self.bodies.append(response.read())
-
-        client.event_hooks["response"].append(keep)
-        self.open.append(client)
-        return client
-
-    def check_no_password_echoed(self) -> None:
-        assert self.bodies, "no response was recorded"
-        for body in self.bodies:
-            for secret in SECRETS:
-                assert secret.encode() not in body
-
-
-@pytest.fixture
-def clients(app: FastAPI) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.check_no_password_echoed()
-    for client in made.open:
-        client.close()
-
-
-@pytest.fixture
-def client(clients: Clients) -> TestClient:
-    return clients.new()
-
-
-# helpers ----------------------------------------------------------------------------------------
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "the page has no CSRF field"
-    return match.group(1)
-
-
-def errors_of(html: str) -> list[str]:
-    return re.findall(r'class="field-error" id="[^"]+">([^<]*)<', html)
-
-
-def summary_of(html: str) -> str:
-    match = re.search(r'<div class="error-summary".*?</div>', html, re.DOTALL)
-    assert match, "the page shows no error summary"
-    return match.group(0)
-
-
-def signup(client: TestClient, email: str, password: str = PASSWORD, plan: str = "personal", **extra: str) -> httpx.Response:
-    page = client.get("/signup")
-    data = {"csrf": csrf_of(page.text), "email": email, "password": password, "confirm": password, "plan": plan}
-    return client.post("/signup", data=data | extra)
-
-
-def signin(client: TestClient, email: str, password: str = PASSWORD, next: str = "/") -> httpx.Response:
-    page = client.get("/signin")
-    if page.url.path != "/signin":  # already signed in: use the session's token
-        page = client.get("/account/tokens")
-    return client.post("/signin", data={"csrf": csrf_of(page.text), "email": email, "password": password, "next": next})
-
-
-def signout(client: TestClient) -> httpx.Response:
-    return client.post("/signout", data={"csrf": csrf_of(client.get("/").text)})
-
-
-def create_token(client: TestClient, name: str) -> tuple[int, str]:
-    """Create a personal API token; its id and the raw token shown (once)."""
-    page = client.get("/account/tokens")
-    response = client.post("/account/tokens", data={"csrf": csrf_of(page.text), "name": name})
-    assert response.status_code == 201, response.text
-    raw = re.search(r'id="new-token-value"[^>]*value="([^"]+)"', response.text)
-    assert raw
-    ids = [int(i) for i in re.findall(r'action="/account/tokens/(\d+)/delete"', response.text)]
-    return max(ids), raw.group(1)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def endpoints(app: FastAPI) -> list[tuple[str, set[str]]]:
-    """(path, methods) of every route the app's routers define (FastAPI >= 0.160 nests
-    included routers, so ``app.routes`` alone does not list them)."""
-    found = []
-    for context in iter_route_contexts(app.routes):
-        if isinstance(context.original_route, APIRoute) and context.path and context.methods:
-            found.append((context.path, set(context.methods)))
-    return found
-
-
-def post_routes(app: FastAPI) -> list[str]:
-    return [path for path, methods in endpoints(app) if "POST" in methods]
-
-
-def fill(path: str, ids: dict[str, int]) -> str:
-    """``path`` with each ``{param}`` replaced by ``ids[param]``; fails for a parameter not in
-    ``ids`` so that a new route cannot slip past the tests that walk every route."""
-    params = re.findall(r"{(\w+)(?::\w+)?}", path)
-    missing = [p for p in params if p not in ids]
-    assert not missing, f"{path}: add an id for {missing} to the tests that walk every route"
-    return re.sub(r"{(\w+)(?::\w+)?}", lambda m: str(ids[m.group(1)]), path)
-
-
-def assert_foreign_ids_not_found(app: FastAPI, intruder: TestClient, owners_ids: dict[str, int]) -> int:
-    """Tenant isolation: every route that names an object in its path answers 404 to a signed-in
-    ``intruder`` asking for the ids of another user's objects (``owners_ids``, by path
-    parameter), for every method. Returns how many requests it made."""
-    csrf = csrf_of(intruder.get("/").text)
-    made = 0
-    for path, methods in endpoints(app):
-        if "{" not in path:
-            continue
-        url = fill(path, owners_ids)
-        for method in sorted(methods):
-            data = {"csrf": csrf} if method == "POST" else None
-            response = intruder.request(method, url, data=data)
-            assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
-            made += 1
-    return made
-
+__all__ = ["app", "client", "clients", "db_url", "store"]  # fixtures, used by name
 
 # sign-up, sign-in, sign-out ----------------------------------------------------------------------
 def test_signup_signin_signout_flow(client: TestClient, store: SqlStore) -> None:
@@ -366,7 +221,7 @@ def test_every_post_route_refuses_a_missing_or_wrong_token(app: FastAPI, clients
     csrf = csrf_of(user.get("/").text)
     anonymous = clients.new()
     anon_csrf = csrf_of(anonymous.get("/signin").text)
-    ids = {"token_id": token_id}
+    ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "cal", "sync_name": "sync"}
     for path in routes:
         url = fill(path, ids)
         attempts = [
@@ -450,8 +305,9 @@ def test_tenant_isolation(clients: Clients) -> None:
     signup(owner, "lea@example.com")
     token_id, raw = create_token(owner, "owner's")
     signup(intruder, "max@example.com")
-    create_token(intruder, "intruder's")
-    assert assert_foreign_ids_not_found(clients.app, intruder, {"token_id": token_id}) >= 1
+    _, intruder_token = create_token(intruder, "intruder's")
+    ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "none", "sync_name": "none"}
+    assert assert_foreign_ids_not_found(clients.app, intruder, ids, intruder_token) >= 1  # names: test_web_setup
     assert owner.get("/api/v1/me", headers=bearer(raw)).json()["email"] == "lea@example.com"
     assert "owner&#39;s" in owner.get("/account/tokens").text
     assert "owner&#39;s" not in intruder.get("/account/tokens").text
@@ -467,7 +323,7 @@ def test_error_pages_and_openapi(client: TestClient) -> None:
     assert client.post("/account/tokens/not-a-number/delete", data={"csrf": csrf}).status_code == 400
 
     schema = client.get("/api/v1/openapi.json").json()
-    assert list(schema["paths"]) == ["/api/v1/me"]
+    assert list(schema["paths"])[0] == "/api/v1/me"
     me = schema["paths"]["/api/v1/me"]["get"]
     assert me["security"] == [{"HTTPBearer": []}]
     assert set(schema["components"]["schemas"]["MeOut"]["properties"]) == {"id", "email", "plan", "syncs_used", "syncs_allowed"}

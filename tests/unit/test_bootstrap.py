@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from mirrorcal.bootstrap import Credentials
+from mirrorcal.bootstrap import Credentials, build_calendar
 from mirrorcal.config import parse_config
 from mirrorcal.errors import ConfigError
 from mirrorcal.store.memory import MemoryStore
@@ -59,3 +60,18 @@ def test_a_connection_that_needs_reauthorisation_starts_paused() -> None:
     creds.book.mark_needs_reauth("work", "revoked")
     source = creds.token_source(creds.config.calendars["a"])
     assert source.revoked and creds.needs_reauth() == {"a"}
+
+
+def test_a_caldav_calendar_reads_its_password_from_its_connection() -> None:
+    text = '[calendars.c]\nkind = "caldav"\nurl = "http://127.0.0.1:1/c/"\nusername = "ann"\nconnection = "u1.c"\n'
+    config = parse_config(text, base_dir=Path("/tmp"), env={})
+    creds = Credentials(config, MemoryStore(), env={"MIRRORCAL_SECRET_KEY": Fernet.generate_key().decode()})
+    with pytest.raises(ConfigError) as caught:
+        build_calendar(config.calendars["c"], creds)
+    assert caught.value.key == "calendars.c.connection" and "add the calendar again" in caught.value.problem
+    creds.book.save("u1.c", "caldav", "ann", "s3cret")
+    calendar = build_calendar(config.calendars["c"], creds)
+    (client,) = creds.clients
+    assert isinstance(client.auth, httpx.BasicAuth)
+    assert client.auth._auth_header == httpx.BasicAuth("ann", "s3cret")._auth_header
+    assert calendar.name == "c"

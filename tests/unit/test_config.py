@@ -476,6 +476,10 @@ window_days = 30
         assert (half.privacy, half.title, half.on_target_delete) == (Privacy.CUSTOM, "Recruiting", "forget")
         assert half.filters.window_days == 30
     assert there.settings_hash != back.settings_hash  # owner e-mails differ
+    assert not there.paused and not back.paused
+    paused = parse(text.replace("window_days = 30", "window_days = 30\npaused = true")).syncs
+    assert [half.paused for half in paused] == [True, True]
+    assert [half.settings_hash for half in paused] == [there.settings_hash, back.settings_hash]
 
 
 def test_filters_are_parsed() -> None:
@@ -665,6 +669,10 @@ access_token = "at-123"
         ('[calendars.a]\nkind = "google"\nurl = "https://x.example/"\n', "calendars.a.url", 'not used by kind = "google"'),
         ('[calendars.a]\nkind = "caldav"\nurl = "https://x.example/"\ncalendar_id = "x"\n', "calendars.a.calendar_id", "not used"),
         ('[calendars.a]\nkind = "google"\nconnection = "a b"\n', "calendars.a.connection", "may only use"),
+        ('[calendars.a]\nkind = "caldav"\nurl = "https://x.example/"\nconnection = "a"\n', "calendars.a.username", "when connection is set"),
+        ('[calendars.a]\nkind = "caldav"\nurl = "https://x.example/"\nusername = "u"\npassword = "p"\nconnection = "a"\n',
+         "calendars.a.connection", "either password or connection"),
+        ('[calendars.a]\nkind = "ics"\nurl = "https://x.example/"\nconnection = "a"\n', "calendars.a.connection", "not used"),
         ('[oauth.google]\nclient_secret = "x"\n', "oauth.google.client_id", "is required"),
         ('[oauth.yahoo]\nclient_id = "x"\n', "oauth.yahoo", "unknown key"),
         ('[push]\npublic_url = "https://x.example"\n', "push.listen", "is required"),
@@ -684,3 +692,12 @@ def test_push_listener_and_its_public_url() -> None:
     assert config.push.public_url == "http://127.0.0.1:8765"
     proxied = _provider_config('[push]\nlisten = "127.0.0.1:8765"\npublic_url = "https://hooks.example.com/mc/"\n')
     assert proxied.push is not None and proxied.push.public_url == "https://hooks.example.com/mc"
+
+
+def test_a_caldav_calendar_may_name_a_stored_connection() -> None:
+    body = '[calendars.a]\nkind = "caldav"\nurl = "https://x.example/c/"\nusername = "ann"\nconnection = "u7.a"\n'
+    config = _provider_config(body)
+    a = config.calendars["a"]
+    assert (a.connection, a.username, a.password) == ("u7.a", "ann", None)
+    plain = _provider_config('[calendars.b]\nkind = "caldav"\nurl = "https://x.example/c/"\n')
+    assert plain.calendars["b"].connection is None  # no connection unless one is named

@@ -256,6 +256,16 @@ async def test_declined_free_and_cancelled_are_not_copied(world: World) -> None:
     assert reasons["free@a"].startswith("free") and reasons["cx@a"] == "cancelled" and reasons["dec@a"] == "declined"
 
 
+async def test_a_paused_sync_does_not_run_even_in_a_chain(world: World) -> None:
+    from dataclasses import replace
+
+    world.syncs = [replace(s, paused=s.name == "client-a-to-personal") for s in world.syncs]
+    reports = await world.sync()
+    assert "client-a-to-personal" not in reports
+    assert _summaries(world.cal["personal"]) == ["Maria / PM (Client B)"]
+    assert "client-b-to-personal" in reports and "client-a-to-personal" not in await world.sync("client-a-to-personal")
+
+
 async def test_two_way_pair_never_bounces() -> None:
     store = MemoryStore()
     cal = {"x": MemoryCalendar("x"), "y": MemoryCalendar("y")}

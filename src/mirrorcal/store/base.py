@@ -357,5 +357,16 @@ class Store(abc.ABC):
 
         Raises ``StoreError`` for a naive ``at``."""
 
+    # workspaces -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def workspace(self, user_id: int) -> str | None:
+        """The user's setup document (TOML text, as last saved), None when none was saved."""
+
+    @abc.abstractmethod
+    def save_workspace(self, user_id: int, text: str, at: datetime) -> None:
+        """Store (or replace) the user's setup document, updated ``at``.
+
+        Raises ``StoreError`` for an unknown user or a naive ``at``."""
+
     def close(self) -> None:
         """Release connections."""

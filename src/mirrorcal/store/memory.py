@@ -48,6 +48,7 @@ class MemoryStore(Store):
         self._users: dict[int, UserRow] = {}
         self._web_sessions: dict[str, WebSessionRow] = {}
         self._api_tokens: dict[int, ApiTokenRow] = {}
+        self._workspaces: dict[int, str] = {}
         self._ids = itertools.count(1)  # users and API tokens; like a database sequence, never reused
 
     # calendars ------------------------------------------------------------------------------
@@ -274,6 +275,17 @@ class MemoryStore(Store):
             row = self._api_tokens.get(token_id)
             if row is not None:
                 self._api_tokens[token_id] = replace(row, last_used=used)
+
+    # workspaces -----------------------------------------------------------------------------
+    def workspace(self, user_id: int) -> str | None:
+        with self._lock:
+            return self._workspaces.get(user_id)
+
+    def save_workspace(self, user_id: int, text: str, at: datetime) -> None:
+        _utc(at)
+        with self._lock:
+            self._known_user(user_id)
+            self._workspaces[user_id] = text
 
     def _known_user(self, user_id: int) -> UserRow:
         """The user ``user_id``; raises ``StoreError`` when there is none (the database's foreign key)."""

@@ -56,7 +56,7 @@ from mirrorcal.store.base import (
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 """The newest migration; a database already there is opened without loading Alembic (a test
 keeps this equal to the migrations' head)."""
 
@@ -214,6 +214,15 @@ class ApiTokenModel(Base):
     last_used: Mapped[datetime | None]
 
 
+class WorkspaceModel(Base):
+    """A web account's setup: the TOML document of its calendars and syncs (never a secret)."""
+
+    __tablename__ = "workspaces"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    toml: Mapped[str] = mapped_column(Text)
+    updated: Mapped[datetime]
+
+
 _calendars: Table = CalendarStateModel.__table__  # type: ignore[assignment]
 _items: Table = ItemModel.__table__  # type: ignore[assignment]
 _mirrors: Table = MirrorModel.__table__  # type: ignore[assignment]
@@ -224,6 +233,7 @@ _connections: Table = ConnectionModel.__table__  # type: ignore[assignment]
 _users: Table = UserModel.__table__  # type: ignore[assignment]
 _web_sessions: Table = WebSessionModel.__table__  # type: ignore[assignment]
 _api_tokens: Table = ApiTokenModel.__table__  # type: ignore[assignment]
+_workspaces: Table = WorkspaceModel.__table__  # type: ignore[assignment]
 
 
 # engine and migrations ------------------------------------------------------------------------
@@ -609,6 +619,17 @@ class SqlStore(Store):
     def touch_api_token(self, token_id: int, at: datetime) -> None:
         with self._write("touch API token") as conn:
             conn.execute(update(_api_tokens).where(_api_tokens.c.id == token_id).values(last_used=at))
+
+    # workspaces -----------------------------------------------------------------------------
+    def workspace(self, user_id: int) -> str | None:
+        with self._read("read workspace") as conn:
+            row = conn.execute(select(_workspaces.c.toml).where(_workspaces.c.user_id == user_id)).first()
+            return None if row is None else str(row[0])
+
+    def save_workspace(self, user_id: int, text: str, at: datetime) -> None:
+        values = {"user_id": user_id, "toml": text, "updated": as_utc(at)}
+        with self._write("save workspace") as conn:
+            _upsert(conn, _workspaces, values, ("user_id",))
 
 
 # helpers --------------------------------------------------------------------------------------

@@ -178,11 +178,12 @@ class Engine:
     ) -> dict[str, SyncReport]:
         """Run the named syncs (all when None), then every sync whose source they wrote to,
         until nothing moves. Returns one merged report per sync that ran. A sync reading or
-        writing a ``paused`` calendar (one whose connection needs re-authorisation) never runs,
-        whether named or reached through a chain."""
+        writing a ``paused`` calendar (one whose connection needs re-authorisation), and a sync
+        whose spec is paused, never runs, whether named or reached through a chain."""
 
         def runnable(name: str) -> bool:
-            return not {self.syncs[name].source, self.syncs[name].target} & set(paused)
+            spec = self.syncs[name]
+            return not spec.paused and not {spec.source, spec.target} & set(paused)
 
         pending = [n for n in (list(self.syncs) if names is None else list(names)) if runnable(n)]
         reports: dict[str, SyncReport] = {}

@@ -42,6 +42,8 @@ class SyncSpec:
     target_client: str | None = None
     owner_emails: frozenset[str] = frozenset()
     pair: str | None = None
+    paused: bool = False
+    """A paused sync is kept (its mirrors stay) but never runs until resumed."""
 
     @property
     def settings_hash(self) -> str:

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from mirrorcal.accounts import plan_limit
 
-from .deps import ApiUser
+from .deps import ApiSetup
 
 
 class ErrorOut(BaseModel):
@@ -30,7 +30,8 @@ router = APIRouter(prefix="/api/v1", tags=["account"], responses={401: {"model":
 
 
 @router.get("/me", summary="The account the token belongs to")
-def me(user: ApiUser) -> MeOut:
+def me(setup: ApiSetup) -> MeOut:
+    user = setup.user
     return MeOut(
-        id=user.id, email=user.email, plan=user.plan, syncs_used=0, syncs_allowed=plan_limit(user.plan)
+        id=user.id, email=user.email, plan=user.plan, syncs_used=setup.syncs_used(), syncs_allowed=plan_limit(user.plan)
     )

@@ -17,7 +17,7 @@ from mirrorcal import __version__
 from mirrorcal.errors import StoreError
 from mirrorcal.store.base import Store
 
-from . import api, auth, home, tokens
+from . import api, api_setup, auth, calendars, home, syncs, tokens
 from .pages import (
     STATIC_DIR,
     FormExpired,
@@ -76,9 +76,10 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     app.state.templates = make_templates()
     app.state.passwords = Passwords(fast=settings.password_hash_fast)
     app.state.throttle = SignInThrottle()
+    app.state.checks = {}  # (user id, calendar) -> the last live check, see setup.Setup
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (auth.router, home.router, tokens.router, api.router):
+    for router in (auth.router, home.router, calendars.router, syncs.router, tokens.router, api.router, api_setup.router):
         app.include_router(router)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

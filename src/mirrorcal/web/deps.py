@@ -29,6 +29,7 @@ from .security import (
     tokens_match,
 )
 from .settings import WebSettings
+from .setup import Setup
 
 MAX_TOKEN_LENGTH = 256  # anything longer is not one of ours; do not hash it
 TOUCH_EVERY = timedelta(minutes=1)  # how stale an API token's last_used may get (spares writes)
@@ -135,3 +136,17 @@ def api_user(
 
 
 ApiUser = Annotated[UserRow, Depends(api_user)]
+
+
+def page_setup(request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep) -> Setup:
+    """The signed-in user's setup (pages)."""
+    return Setup(store, settings, user, request.app.state.checks)
+
+
+def api_setup(request: Request, user: ApiUser, store: StoreDep, settings: SettingsDep) -> Setup:
+    """The token owner's setup (API)."""
+    return Setup(store, settings, user, request.app.state.checks)
+
+
+PageSetup = Annotated[Setup, Depends(page_setup)]
+ApiSetup = Annotated[Setup, Depends(api_setup)]

@@ -7,15 +7,13 @@ from starlette.responses import Response
 
 from mirrorcal.accounts import plan_limit
 
-from .deps import Csrf, CurrentUser
+from .deps import Csrf, PageSetup
 from .pages import render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-def home(request: Request, csrf: Csrf, user: CurrentUser) -> Response:
-    # Syncs are stored per account in a later step; until then an account has none.
-    return render(
-        request, "home.html", {"active": "home", "syncs_used": 0, "syncs_allowed": plan_limit(user.plan)}
-    )
+def home(request: Request, csrf: Csrf, setup: PageSetup) -> Response:
+    context = {"active": "home", "syncs_used": setup.syncs_used(), "syncs_allowed": plan_limit(setup.user.plan)}
+    return render(request, "home.html", context)

@@ -34,6 +34,15 @@ FLASHES = {
     "signed-in": "You are signed in.",
     "signed-out": "You are signed out.",
     "token-deleted": "The token was deleted. Programs that used it can no longer reach your account.",
+    "calendar-added": "The calendar was added.",
+    "calendar-checked": "The calendar was checked; its state is shown below.",
+    "calendar-removed": "The calendar was removed. Its stored password was deleted.",
+    "sync-created": "The sync was created. It copies events from its next run.",
+    "sync-saved": "The sync's settings were saved. Its copies follow them from its next run.",
+    "sync-paused": "The sync is paused. Its copies stay where they are.",
+    "sync-resumed": "The sync runs again.",
+    "sync-deleted": "The sync was deleted. The copies it made stay where they are.",
+    "sync-deleted-copies": "The sync was deleted, with every copy it made.",
 }
 PLAN_NAMES = {"personal": "Personal", "professional": "Professional"}
 FORM_EXPIRED = "This form expired, reload the page and try again."
@@ -57,6 +66,7 @@ def make_templates() -> Jinja2Templates:
     templates.env.filters["when"] = _when
     templates.env.filters["plan_name"] = plan_name
     templates.env.globals["PLANS"] = PLANS
+    templates.env.globals["zip_pairs"] = lambda names: [(n, n) for n in names]
     return templates
 
 

@@ -26,6 +26,8 @@ class WebSettings(BaseSettings):
     """Mark cookies ``Secure``: turn on whenever the app is served over HTTPS."""
     demo: bool = True
     """The app runs as a local demo (documented with the demo pages in a later step)."""
+    icloud_url: str = "https://caldav.icloud.com/"
+    """Where iCloud discovery starts (another address only for an emulator in tests or the demo)."""
     password_hash_fast: bool = False
     """TESTS ONLY: hash new passwords with minimal (still valid) argon2id parameters. Never
     set this in production: it makes stolen hashes cheap to crack."""
