@@ -771,6 +771,9 @@ def test_workspace_save_read_replace_per_user(store: Store) -> None:
     assert store.workspace(ada.id) == ""
     store.save_workspace(bob.id, DOC * 50, T0)
     assert store.workspace(bob.id) == DOC * 50 and store.workspace(ada.id) == ""
+    assert store.workspace_users() == [bob.id]  # an emptied document is no workspace
+    store.save_workspace(ada.id, DOC, T0)
+    assert store.workspace_users() == sorted([ada.id, bob.id])
 
 
 def test_bad_workspaces_are_store_errors(store: Store) -> None:

@@ -28,9 +28,10 @@ def chromium_path() -> str:
 class LiveServer:
     """The app over a fresh SQLite file, served by uvicorn from a thread on a free port."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, **settings: object) -> None:
+        """``settings``: more ``WebSettings`` fields (e.g. ``worker_interval``)."""
         self.store = SqlStore.open(f"sqlite:///{db_path.as_posix()}")
-        settings = WebSettings(database_url=f"sqlite:///{db_path.as_posix()}", password_hash_fast=True)
+        settings = WebSettings(database_url=f"sqlite:///{db_path.as_posix()}", password_hash_fast=True, **settings)  # type: ignore[arg-type]
         self.app = create_app(settings, self.store)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.bind(("127.0.0.1", 0))

@@ -368,5 +368,9 @@ class Store(abc.ABC):
 
         Raises ``StoreError`` for an unknown user or a naive ``at``."""
 
+    @abc.abstractmethod
+    def workspace_users(self) -> list[int]:
+        """The ids of the users whose saved document is not empty, in ascending order."""
+
     def close(self) -> None:
         """Release connections."""

@@ -287,6 +287,10 @@ class MemoryStore(Store):
             self._known_user(user_id)
             self._workspaces[user_id] = text
 
+    def workspace_users(self) -> list[int]:
+        with self._lock:
+            return sorted(uid for uid, text in self._workspaces.items() if text)
+
     def _known_user(self, user_id: int) -> UserRow:
         """The user ``user_id``; raises ``StoreError`` when there is none (the database's foreign key)."""
         row = self._users.get(user_id)

@@ -631,6 +631,11 @@ class SqlStore(Store):
         with self._write("save workspace") as conn:
             _upsert(conn, _workspaces, values, ("user_id",))
 
+    def workspace_users(self) -> list[int]:
+        with self._read("list workspaces") as conn:
+            stmt = select(_workspaces.c.user_id).where(_workspaces.c.toml != "").order_by(_workspaces.c.user_id)
+            return [int(uid) for uid in conn.execute(stmt).scalars()]
+
 
 # helpers --------------------------------------------------------------------------------------
 _WEB_SESSION_FIELDS = WebSessionRow.__slots__  # type: ignore[attr-defined]

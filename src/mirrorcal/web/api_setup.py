@@ -97,13 +97,42 @@ class SyncUpdate(BaseModel):
     paused: bool | None = None
 
 
+class RunOut(BaseModel):
+    """A sync's latest run (both ways of a two-way sync together)."""
+
+    at: datetime
+    running: bool
+    ok: bool
+    created: int
+    updated: int
+    deleted: int
+    skipped: int
+    failed: int
+    errors: list[str] = Field(description="The first few errors, in words.")
+
+
+class ChangeOut(BaseModel):
+    """A sync's latest run that created, updated or deleted copies."""
+
+    at: datetime
+    created: int
+    updated: int
+    deleted: int
+
+
 class SyncPublic(SyncBase):
-    """A sync of the account."""
+    """A sync of the account, with its last run and last change (None before there was one)."""
 
     name: str
     source: str
     target: str
     two_way: bool
+    last_run: RunOut | None = None
+    last_change: ChangeOut | None = None
+
+
+class RunQueued(BaseModel):
+    queued: bool = Field(description="False when this server runs no syncs itself (they run with `mirrorcal run`).")
 
 
 class SyncList(BaseModel):
@@ -135,12 +164,20 @@ def _calendar(setup: Setup, c: CalendarEntry) -> CalendarPublic:
     )  # fmt: skip
 
 
-def _sync(s: SyncEntry) -> SyncPublic:
+def _sync(setup: Setup, s: SyncEntry) -> SyncPublic:
+    run, change = setup.last_run(s), setup.last_change(s)
     return SyncPublic(
         name=s.name, source=s.source, target=s.target, two_way=s.two_way, privacy=s.privacy,  # type: ignore[arg-type]
         title=s.title or "", on_target_delete=s.on_target_delete, skip_free=s.skip_free,  # type: ignore[arg-type]
         skip_declined=s.skip_declined, skip_all_day=s.skip_all_day, working_hours=s.working_hours,
         window_days=s.window_days, exclude_titles=s.exclude_titles, paused=s.paused,
+        last_run=None if run is None else RunOut(
+            at=run.at, running=run.running, ok=run.ok, created=run.created, updated=run.updated,
+            deleted=run.deleted, skipped=run.skipped, failed=run.failed, errors=run.errors,
+        ),
+        last_change=None if change is None else ChangeOut(
+            at=change.at, created=change.created, updated=change.updated, deleted=change.deleted,
+        ),
     )  # fmt: skip
 
 
@@ -205,7 +242,7 @@ def delete_calendar(setup: ApiSetup, calendar: OwnedCalendar) -> Response:
 @router.get("/syncs", tags=["syncs"], summary="The account's syncs and the plan's use")
 def list_syncs(setup: ApiSetup) -> SyncList:
     model = setup.workspace()
-    return SyncList(syncs=[_sync(s) for s in model.syncs], syncs_used=len(model.syncs), syncs_allowed=plan_limit(setup.user.plan))
+    return SyncList(syncs=[_sync(setup, s) for s in model.syncs], syncs_used=len(model.syncs), syncs_allowed=plan_limit(setup.user.plan))
 
 
 @router.post(
@@ -218,12 +255,17 @@ def create_sync(body: SyncCreate, setup: ApiSetup) -> SyncPublic:
         raise _bad(exc) from None
     except PlanLimitReached as exc:
         raise HTTPException(409, str(exc)) from None
-    return _sync(entry)
+    return _sync(setup, entry)
 
 
-@router.get("/syncs/{sync_name}", tags=["syncs"], summary="One sync")
-def get_sync(sync: OwnedSync) -> SyncPublic:
-    return _sync(sync)
+@router.get("/syncs/{sync_name}", tags=["syncs"], summary="One sync, with its last run")
+def get_sync(setup: ApiSetup, sync: OwnedSync) -> SyncPublic:
+    return _sync(setup, sync)
+
+
+@router.post("/syncs/{sync_name}/run", tags=["syncs"], status_code=202, summary="Run the account's syncs soon (“Sync now”)")
+def run_sync(setup: ApiSetup, sync: OwnedSync) -> RunQueued:
+    return RunQueued(queued=setup.run_soon())
 
 
 @router.patch("/syncs/{sync_name}", tags=["syncs"], summary="Change a sync's settings, pause or resume it")
@@ -232,7 +274,7 @@ def update_sync(body: SyncUpdate, setup: ApiSetup, sync: OwnedSync) -> SyncPubli
     if "title" in changes:
         changes["title"] = changes["title"].strip() or None
     try:
-        return _sync(setup.update_sync(sync.name, changes))
+        return _sync(setup, setup.update_sync(sync.name, changes))
     except Refused as exc:
         raise _bad(exc) from None
 

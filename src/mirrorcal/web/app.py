@@ -31,6 +31,7 @@ from .pages import (
 )
 from .security import Passwords, SignInThrottle
 from .settings import WebSettings
+from .worker import SyncWorker
 
 DOCS_PREFIX = "/api/v1/docs"
 _PAGE_POLICY = (
@@ -43,7 +44,10 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     """The web app and REST API over ``store``.
 
     With no ``store`` the app opens ``settings.database_url`` (migrating it) when it starts
-    and closes it when it stops; a given store is the caller's to close. The OpenAPI
+    and closes it when it stops; a given store is the caller's to close (it must be the
+    database of ``settings.database_url``, whose key file the connections use). With
+    ``settings.worker`` the lifespan also runs the accounts' syncs (``app.state.worker``, a
+    ``SyncWorker`` over that store), stopped before the store is closed. The OpenAPI
     document is at ``/api/v1/openapi.json`` and its docs at ``/api/v1/docs``.
     """
 
@@ -55,9 +59,17 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
         if app.state.store is None:
             opened = await asyncio.to_thread(SqlStore.open, settings.database_url)
             app.state.store = opened
+        worker = None
         try:
+            if settings.worker:
+                worker = SyncWorker(app.state.store, settings)
+                await worker.start()
+                app.state.worker = worker
             yield
         finally:
+            if worker is not None:
+                app.state.worker = None
+                await worker.stop()
             if opened is not None:
                 app.state.store = None
                 opened.close()
@@ -76,6 +88,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     app.state.templates = make_templates()
     app.state.passwords = Passwords(fast=settings.password_hash_fast)
     app.state.throttle = SignInThrottle()
+    app.state.worker = None  # the SyncWorker while the app runs with settings.worker
     app.state.checks = {}  # (user id, calendar) -> the last live check, see setup.Setup
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -7,6 +7,7 @@ token a page's forms must carry and, on a POST, refuses (403) a request without 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -140,12 +141,17 @@ ApiUser = Annotated[UserRow, Depends(api_user)]
 
 def page_setup(request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep) -> Setup:
     """The signed-in user's setup (pages)."""
-    return Setup(store, settings, user, request.app.state.checks)
+    return Setup(store, settings, user, request.app.state.checks, poke=_poke(request))
 
 
 def api_setup(request: Request, user: ApiUser, store: StoreDep, settings: SettingsDep) -> Setup:
     """The token owner's setup (API)."""
-    return Setup(store, settings, user, request.app.state.checks)
+    return Setup(store, settings, user, request.app.state.checks, poke=_poke(request))
+
+
+def _poke(request: Request) -> Callable[[int], None] | None:
+    worker = request.app.state.worker
+    return None if worker is None else worker.poke  # type: ignore[no-any-return]
 
 
 PageSetup = Annotated[Setup, Depends(page_setup)]

@@ -43,6 +43,8 @@ FLASHES = {
     "sync-resumed": "The sync runs again.",
     "sync-deleted": "The sync was deleted. The copies it made stay where they are.",
     "sync-deleted-copies": "The sync was deleted, with every copy it made.",
+    "sync-queued": "Your syncs run in a moment. Reload this page to see what they did.",
+    "sync-no-worker": "This server does not run syncs itself: they run where `mirrorcal run` runs.",
 }
 PLAN_NAMES = {"personal": "Personal", "professional": "Professional"}
 FORM_EXPIRED = "This form expired, reload the page and try again."

@@ -31,3 +31,8 @@ class WebSettings(BaseSettings):
     password_hash_fast: bool = False
     """TESTS ONLY: hash new passwords with minimal (still valid) argon2id parameters. Never
     set this in production: it makes stolen hashes cheap to crack."""
+    worker: bool = True
+    """Run the accounts' syncs in the web app's process (see ``web.worker``); off when another
+    process runs them, or in tests that drive the engine themselves."""
+    worker_interval: float = Field(default=30.0, gt=0)
+    """Seconds between two runs of an account's syncs (a change made in the app runs them sooner)."""

@@ -10,6 +10,7 @@ message), a name that is not the user's raises ``NotFound``, a full plan ``PlanL
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from mirrorcal.secrets import default_key_file, load_vault
 from mirrorcal.store.base import Store, UserRow
 from mirrorcal.workspace import CalendarEntry, PlanLimitReached, SyncEntry, Workspace
 
+from .runs import LastChange, LastRun, last_change, last_run
 from .settings import WebSettings
 
 ADDABLE_KINDS = ("caldav", "icloud", "ics")
@@ -130,12 +132,34 @@ def _now() -> datetime:
 
 
 class Setup:
-    """The setup of ``user``; ``checks`` is the app's memory of the last live checks."""
+    """The setup of ``user``; ``checks`` is the app's memory of the last live checks; ``poke``
+    (the sync worker's, when the app runs one) is told the user's id after every change that
+    should run the syncs soon: a calendar added, a sync created, edited, paused or resumed."""
 
-    def __init__(self, store: Store, settings: WebSettings, user: UserRow, checks: dict[tuple[int, str], CheckResult]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: WebSettings,
+        user: UserRow,
+        checks: dict[tuple[int, str], CheckResult],
+        poke: Callable[[int], None] | None = None,
+    ) -> None:
         self.store, self.settings, self.user, self.checks = store, settings, user, checks
+        self.poke = poke
         self.env = dict(os.environ)
 
+    def run_soon(self) -> bool:
+        """Ask the sync worker to run this account's syncs soon; False when the app runs none."""
+        if self.poke is None:
+            return False
+        self.poke(self.user.id)
+        return True
+
+    def last_run(self, entry: SyncEntry) -> LastRun | None:
+        return last_run(self.store, self.user.id, entry)
+
+    def last_change(self, entry: SyncEntry) -> LastChange | None:
+        return last_change(self.store, self.user.id, entry)
     # the document -------------------------------------------------------------------------
     def workspace(self) -> Workspace:
         text = self.store.workspace(self.user.id)
@@ -216,6 +240,7 @@ class Setup:
         if not secret and not result.ok:
             raise Refused({"url": result.message})
         self._save(model)
+        self.run_soon()
         return entry
 
     async def _discover(self, entry: CalendarEntry, form: CalendarForm) -> str:
@@ -329,6 +354,7 @@ class Setup:
         except ConfigError as exc:
             raise _refused(exc) from None
         self._save(model)
+        self.run_soon()
         return entry
 
     def update_sync(self, name: str, changes: dict[str, Any]) -> SyncEntry:
@@ -347,6 +373,7 @@ class Setup:
         except ConfigError as exc:
             raise _refused(exc) from None
         self._save(model)
+        self.run_soon()
         return entry
 
     async def delete_sync(self, name: str, *, remove_copies: bool) -> int:

@@ -1,4 +1,4 @@
-"""Sync pages: the list with the plan's use ("2 of 3 used"), create, edit, pause or resume, delete (optionally with every copy)."""
+"""Sync pages: the list with the plan's use ("2 of 3 used") and each sync's last run, create, edit, pause or resume, run now, delete (optionally with every copy)."""
 
 from __future__ import annotations
 
@@ -95,11 +95,29 @@ def _page(request: Request, setup: Setup, values: dict[str, Any], errors: dict[s
     return render(request, "sync_form.html", context, status_code=status_code)
 
 
+def runs(request: Request, setup: Setup, syncs: list[SyncEntry]) -> dict[str, Any]:
+    """Each sync's last run and last change, and why the worker's last run of the account failed."""
+    worker = request.app.state.worker
+    account = None if worker is None else worker.runs.get(setup.user.id)
+    return {
+        "last_runs": {s.name: setup.last_run(s) for s in syncs},
+        "last_changes": {s.name: setup.last_change(s) for s in syncs},
+        "account_error": None if account is None else account.error,
+    }
+
+
 @router.get("/syncs")
 def syncs_page(request: Request, csrf: Csrf, setup: PageSetup) -> Response:
     model = setup.workspace()
     context = {"active": "syncs", "syncs": model.syncs, "privacy_choices": PRIVACY_CHOICES} | usage(setup)
+    context |= runs(request, setup, model.syncs)
     return render(request, "syncs.html", context | {"syncs_used": syncs_used(model)})
+
+
+@router.post("/syncs/{sync_name}/run")
+def run_sync(request: Request, csrf: Csrf, setup: PageSetup, sync: OwnedSync) -> Response:
+    """"Sync now": the account's syncs run soon (a sync's chain may involve the others)."""
+    return see_other(request, "/syncs", "sync-queued" if setup.run_soon() else "sync-no-worker")
 
 
 @router.get("/syncs/new")
@@ -156,6 +174,7 @@ async def delete_sync(request: Request, csrf: Csrf, setup: PageSetup, sync: Owne
     except Refused as exc:
         model = setup.workspace()
         context = {"active": "syncs", "syncs": model.syncs, "privacy_choices": PRIVACY_CHOICES, "errors": exc.errors}
+        context |= runs(request, setup, model.syncs)
         return render(request, "syncs.html", context | usage(setup), status_code=400)
     return see_other(request, "/syncs", "sync-deleted-copies" if remove_copies else "sync-deleted")
 

@@ -1,0 +1,211 @@
+"""The in-process sync worker: runs every account's syncs on a timer, and soon after a change in the app.
+
+``SyncWorker`` is started and stopped by the web app's lifespan (``WebSettings.worker``). Each
+account with a saved setup is run on its own: its document becomes the namespaced runtime
+configuration (``workspace.runtime_config``), an engine is built over the app's own store
+(``bootstrap.build_engine``: one database, one connection pool, no second store opened), and its
+non-paused syncs run. Accounts run one after another up to ``concurrency`` at a time; one
+account never runs twice at once. A failing account is logged and remembered (``runs``), and
+the others go on. Runs are recorded in the store by the engine, under the namespaced sync names.
+
+The engine calls the store synchronously from the event loop, as ``mirrorcal run`` does: with
+SQLite in WAL mode readers never wait, and a writer waits at most the store's busy timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time as clock
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mirrorcal import workspace as ws
+from mirrorcal.bootstrap import Credentials, build_engine
+from mirrorcal.errors import MirrorcalError
+from mirrorcal.store.base import Store
+from mirrorcal.sync.engine import SyncReport
+
+from .settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRun:
+    """One run of one account: the engine's reports by namespaced sync name, or why it could not run."""
+
+    user_id: int
+    at: datetime
+    error: str | None = None
+    """Why the account's syncs did not run at all (its setup, a missing connection, a bug)."""
+    reports: Mapping[str, SyncReport] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(r.ok for r in self.reports.values())
+
+
+class SyncWorker:
+    """Runs the accounts' syncs every ``interval`` seconds until ``stop()``; ``poke`` runs one soon.
+
+    ``runs`` holds each account's last ``AccountRun``; ``rounds`` counts finished account runs
+    (tests wait on it). ``grace`` is how long ``stop()`` lets running accounts finish before
+    cancelling them (a cancelled run is safe: the engine records every write as it lands).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: WebSettings,
+        *,
+        interval: float | None = None,
+        concurrency: int = 2,
+        grace: float = 5.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.interval = settings.worker_interval if interval is None else interval
+        self.grace = grace
+        self.env = dict(os.environ) if env is None else env
+        self.runs: dict[int, AccountRun] = {}
+        self.rounds = 0
+        self._bound = asyncio.Semaphore(concurrency)
+        self._due: dict[int, float] = {}
+        self._poked: set[int] = set()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the loop on the running event loop (every account is due at once)."""
+        if self._task is not None:
+            raise RuntimeError("the sync worker is already started")
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._serve(), name="mirrorcal sync worker")
+
+    async def stop(self) -> None:
+        """Stop taking work, let running accounts finish for up to ``grace`` seconds, then cancel them."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        running = list(self._running.values())
+        if running:
+            _, late = await asyncio.wait(running, timeout=self.grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    @property
+    def started(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def poke(self, user_id: int) -> None:
+        """Run the account ``user_id`` soon (again after its current run, if one is running).
+        Safe to call from any thread (page handlers run in a thread pool); a no-op once stopped."""
+        loop = self._loop
+        if loop is None or self._stopping or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._poke_now(user_id)
+        else:
+            loop.call_soon_threadsafe(self._poke_now, user_id)
+
+    def _poke_now(self, user_id: int) -> None:
+        self._due[user_id] = 0.0
+        self._poked.add(user_id)
+        self._wake.set()
+
+    # the loop ---------------------------------------------------------------------------------
+    async def _serve(self) -> None:
+        while not self._stopping:
+            try:
+                self._start_due()
+            except Exception:  # noqa: BLE001 - the worker must outlive a failing store read
+                log.exception("the sync worker could not list the accounts")
+            now = clock.monotonic()
+            waiting = [t for u, t in self._due.items() if u not in self._running]
+            wait = max(0.0, min(waiting, default=now + self.interval) - now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            self._wake.clear()
+
+    def _start_due(self) -> None:
+        users = set(self.store.workspace_users())
+        for uid in users:
+            self._due.setdefault(uid, 0.0)
+        for uid in [u for u in self._due if u not in users and u not in self._poked]:
+            del self._due[uid]  # the account emptied its setup
+        now = clock.monotonic()
+        for uid, due in sorted(self._due.items()):
+            if due <= now and uid not in self._running:
+                self._poked.discard(uid)
+                self._due[uid] = float("inf")  # until this run ends
+                self._running[uid] = asyncio.create_task(self._run(uid), name=f"mirrorcal sync u{uid}")
+
+    async def _run(self, user_id: int) -> None:
+        try:
+            async with self._bound:
+                if not self._stopping:
+                    await self.run_account(user_id)
+        finally:
+            self._running.pop(user_id, None)
+            self._due[user_id] = 0.0 if user_id in self._poked else clock.monotonic() + self.interval
+            self._wake.set()
+
+    async def run_account(self, user_id: int) -> AccountRun:
+        """Run the account's non-paused syncs once; never raises (but for cancellation): a failure
+        is logged and returned (and kept in ``runs``)."""
+        at = datetime.now(UTC)
+        try:
+            run = await self._sync(user_id, at)
+        except MirrorcalError as exc:  # its setup or a provider: the user's to fix
+            log.warning("the syncs of account %s could not run: %s", user_id, exc)
+            run = AccountRun(user_id, at, error=_plain(exc, user_id))
+        except Exception as exc:  # noqa: BLE001 - one account's failure must not stop the others
+            log.exception("the syncs of account %s could not run", user_id)
+            run = AccountRun(user_id, at, error=_plain(exc, user_id))
+        else:
+            for name, report in run.reports.items():
+                if report.errors:
+                    log.warning("sync %s: %s", name, "; ".join(report.errors[:3]))
+        self.runs[user_id] = run
+        self.rounds += 1
+        return run
+
+    async def _sync(self, user_id: int, at: datetime) -> AccountRun:
+        text = self.store.workspace(user_id)
+        if not text:
+            return AccountRun(user_id, at)
+        config = ws.runtime_config(text, user_id, self.settings.database_url)
+        names = [s.name for s in config.syncs if not s.paused]
+        if not names:
+            return AccountRun(user_id, at)
+        credentials = Credentials(config, self.store, env=self.env)
+        try:
+            engine = build_engine(config, self.store, credentials)
+            try:
+                reports = await engine.sync(names, paused=credentials.needs_reauth())
+            finally:
+                await engine.aclose()
+        finally:
+            await credentials.aclose()
+        return AccountRun(user_id, at, reports=reports)
+
+
+def _plain(exc: BaseException, user_id: int) -> str:
+    """The error in words, without the account's namespace prefix."""
+    return (str(exc).strip() or type(exc).__name__).replace(ws.prefix(user_id), "")
