@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.sync_api import Page
 
 from mirrorcal.store.sql import SqlStore
 from mirrorcal.web.app import create_app
@@ -54,3 +56,14 @@ class LiveServer:
         self.thread.join(timeout=10)
         self.sock.close()
         self.store.close()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def sign_up(page: Page, live: LiveServer, email: str) -> None:
+    page.goto(f"{live.url}/signup")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label(re.compile("Confirm|Repeat|again", re.I)).fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("Sign up|Create", re.I)).click()

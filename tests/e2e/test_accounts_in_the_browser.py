@@ -5,18 +5,8 @@ from __future__ import annotations
 import re
 
 import httpx
-from live import LiveServer
+from live import PASSWORD, LiveServer, sign_up
 from playwright.sync_api import Page, expect
-
-PASSWORD = "correct horse battery staple"
-
-
-def sign_up(page: Page, live: LiveServer, email: str) -> None:
-    page.goto(f"{live.url}/signup")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label(re.compile("Confirm|Repeat|again", re.I)).fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("Sign up|Create", re.I)).click()
 
 
 def test_sign_up_sign_out_and_back_in(page: Page, live: LiveServer) -> None:

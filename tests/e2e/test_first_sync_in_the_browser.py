@@ -11,12 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live import LiveServer
+from live import LiveServer, sign_up
 from playwright.sync_api import Page, expect
 
 from mirrorcal.testing import RadicaleServer
 
-PASSWORD = "correct horse battery staple"
 DAV_PASSWORD = "radicale-takes-any-password"
 FMT = "%Y%m%dT%H%M%SZ"
 
@@ -29,12 +28,6 @@ def live(tmp_path: Path) -> Iterator[LiveServer]:
     server.stop()
 
 
-def sign_up(page: Page, live: LiveServer, email: str) -> None:
-    page.goto(f"{live.url}/signup")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label(re.compile("Confirm|Repeat|again", re.I)).fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("Sign up|Create", re.I)).click()
 
 
 def add_caldav(page: Page, live: LiveServer, name: str, url: str, user: str) -> None:
