@@ -789,3 +789,43 @@ def test_workspaces_are_durable(durable: Backend) -> None:
     ada = user(durable.store)
     durable.store.save_workspace(ada.id, DOC, T0)
     assert durable.another().workspace(ada.id) == DOC
+
+
+# busy-only feeds: one secret URL per account, known by its hash ------------------------------------
+def test_feed_create_find_replace_delete(store: Store) -> None:
+    ada, bob = user(store), user(store, "bob@example.test")
+    first, second, bobs = (token_hash(new_token()) for _ in range(3))
+    assert store.feed(ada.id) is None and store.feed_by_token(first) is None
+    row = store.set_feed(ada.id, first, datetime(2026, 3, 1, 10, 30, tzinfo=PARIS))
+    assert row.user_id == ada.id and row.token_hash == first and row.created == T0
+    assert row.created.utcoffset() == timedelta(0)
+    assert store.feed(ada.id) == row == store.feed_by_token(first)
+    store.set_feed(bob.id, bobs, T0)
+    replaced = store.set_feed(ada.id, second, T0 + timedelta(hours=1))
+    assert store.feed_by_token(first) is None  # the old URL no longer finds it
+    assert store.feed(ada.id) == replaced == store.feed_by_token(second)
+    assert store.feed_by_token(bobs) is not None and store.feed_by_token(bobs).user_id == bob.id  # type: ignore[union-attr]
+    assert store.delete_feed(ada.id) is True and store.delete_feed(ada.id) is False
+    assert store.feed(ada.id) is None and store.feed_by_token(second) is None
+    assert store.feed(bob.id) is not None
+
+
+def test_bad_feeds_are_store_errors(store: Store) -> None:
+    ada, bob = user(store), user(store, "bob@example.test")
+    taken = token_hash(new_token())
+    store.set_feed(ada.id, taken, T0)
+    with pytest.raises(StoreError):
+        store.set_feed(ada.id + bob.id + 1000, token_hash(new_token()), T0)
+    with pytest.raises(StoreError):
+        store.set_feed(bob.id, taken, T0)  # another account's token hash
+    with pytest.raises(StoreError):
+        store.set_feed(bob.id, token_hash(new_token()), datetime(2026, 3, 1, 9, 30))
+    assert store.feed(bob.id) is None and store.feed(ada.id) is not None
+    assert store.feed_by_token(taken).user_id == ada.id  # type: ignore[union-attr]
+
+
+def test_feeds_are_durable(durable: Backend) -> None:
+    ada = user(durable.store)
+    hashed = token_hash(new_token())
+    row = durable.store.set_feed(ada.id, hashed, T0)
+    assert durable.another().feed_by_token(hashed) == row

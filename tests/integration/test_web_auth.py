@@ -306,7 +306,7 @@ def test_tenant_isolation(clients: Clients) -> None:
     token_id, raw = create_token(owner, "owner's")
     signup(intruder, "max@example.com")
     _, intruder_token = create_token(intruder, "intruder's")
-    ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "none", "sync_name": "none"}
+    ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "none", "sync_name": "none", "feed_token": "none"}
     assert assert_foreign_ids_not_found(clients.app, intruder, ids, intruder_token) >= 1  # names: test_web_setup
     assert owner.get("/api/v1/me", headers=bearer(raw)).json()["email"] == "lea@example.com"
     assert "owner&#39;s" in owner.get("/account/tokens").text

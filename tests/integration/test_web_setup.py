@@ -30,6 +30,7 @@ from webkit import (
 )
 
 from mirrorcal import workspace as ws
+from mirrorcal.accounts import token_hash
 from mirrorcal.bootstrap import Credentials, build_engine
 from mirrorcal.store.sql import SqlStore
 from mirrorcal.testing import RadicaleServer
@@ -316,9 +317,15 @@ def test_every_route_with_a_name_is_404_for_another_account(clients: Clients, fe
     model = ws.add_sync(model, ws.SyncEntry("shared", "shared", "writable", "full"), "personal")
     store.save_workspace(uid, ws.dump(model), datetime.now(UTC))
     app: FastAPI = clients.app
-    ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "shared", "sync_name": "shared"}
+    # the busy feed's URL is its own credential (no sign-in): the intruder knows at most what the store keeps
+    feed = form(owner, "/account/feed", "/account/feed")
+    feed_url = re.search(r'id="new-feed-url"[^>]*value="[^"]*/feeds/([^"/]+)\.ics"', feed.text)
+    assert feed.status_code == 201 and feed_url
+    ids: dict[str, int | str] = {
+        "token_id": token_id, "calendar_name": "shared", "sync_name": "shared", "feed_token": token_hash(feed_url.group(1)),
+    }  # fmt: skip
     assert assert_foreign_ids_not_found(app, intruder, ids, intruder_token) >= 12
-    assert owner.get("/syncs/shared").status_code == 200
+    assert owner.get("/syncs/shared").status_code == 200 and owner.get(f"/feeds/{feed_url.group(1)}.ics").status_code == 200
     assert [c["name"] for c in owner.get("/api/v1/calendars", headers=bearer(create_token(owner, "2")[1])).json()] == [
         "shared", "other", "writable",
     ]  # fmt: skip

@@ -20,8 +20,9 @@ from mirrorcal.store.base import ConnectionRow, WebSessionRow
 from mirrorcal.store.sql import Base, SqlStore, alembic_config
 
 ACCOUNT_TABLES = {"users", "web_sessions", "api_tokens"}
-TABLES = {"calendar_state", "items", "mirrors", "runs", "history", "secrets", "connections", "workspaces"} | ACCOUNT_TABLES
-TABLES_0003 = TABLES - {"workspaces"}
+TABLES = {"calendar_state", "items", "mirrors", "runs", "history", "secrets", "connections", "workspaces", "feeds"} | ACCOUNT_TABLES
+TABLES_0004 = TABLES - {"feeds"}
+TABLES_0003 = TABLES_0004 - {"workspaces"}
 TABLES_0002 = TABLES_0003 - ACCOUNT_TABLES
 TABLES_0001 = TABLES_0002 - {"connections"}
 PG_URL = os.environ.get("MIRRORCAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -235,6 +236,28 @@ def test_0004_adds_workspaces_to_a_0003_database_and_keeps_its_users(tmp_path: P
     assert _diff(url) == []
     command.downgrade(cfg, "0003")
     assert _tables(url) == TABLES_0003
+
+
+def test_0005_adds_feeds_to_a_0004_database_and_keeps_its_workspaces(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = alembic_config(url=url)
+    command.upgrade(cfg, "0004")
+    assert _tables(url) == TABLES_0004
+    old = SqlStore(create_engine(url))  # a 0004 store, as the previous release would run it
+    ada = old.create_user("ada@example.test", "$argon2id$...", "personal", datetime.now(UTC))
+    old.save_workspace(ada.id, 'timezone = "UTC"\n', datetime.now(UTC))
+    old.close()
+
+    store = SqlStore.open(url)
+    try:
+        assert _tables(url) == TABLES and store.workspace(ada.id) == 'timezone = "UTC"\n'
+        store.set_feed(ada.id, "f" * 64, datetime.now(UTC))
+        assert store.feed_by_token("f" * 64) == store.feed(ada.id) is not None
+    finally:
+        store.close()
+    assert _diff(url) == []
+    command.downgrade(cfg, "0004")
+    assert _tables(url) == TABLES_0004
 
 
 def test_email_uniqueness_is_enforced_by_the_database(tmp_path: Path) -> None:

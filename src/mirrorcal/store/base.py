@@ -1,4 +1,4 @@
-"""The state store interface: cursors, cached items, mirrors, runs, history, connections, accounts.
+"""The state store interface: cursors, cached items, mirrors, runs, history, connections, accounts, feeds.
 
 Every method commits before it returns, so a crash right after a provider write and its
 ``save_mirror`` loses nothing, and a crash between them is healed by the mirror's derived id.
@@ -163,6 +163,17 @@ class ApiTokenRow:
     token_hash: str
     created: datetime
     last_used: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """An account's busy-only ICS feed, known by ``token_hash`` (``accounts.token_hash`` of the
+    secret in its URL; the token itself is never stored). One per user; ``created`` when the
+    current token was made (a replaced token is forgotten)."""
+
+    user_id: int
+    token_hash: str
+    created: datetime
 
 
 def as_utc(at: datetime) -> datetime:
@@ -371,6 +382,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def workspace_users(self) -> list[int]:
         """The ids of the users whose saved document is not empty, in ascending order."""
+
+    # busy-only feeds -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def set_feed(self, user_id: int, token_hash: str, at: datetime) -> FeedRow:
+        """Give the user's feed the token ``token_hash`` made ``at`` (creating the feed, or
+        replacing its token: the old one no longer finds it) and return the row.
+
+        Raises ``StoreError`` for an unknown user, a ``token_hash`` another user's feed has or a
+        naive ``at``."""
+
+    @abc.abstractmethod
+    def feed(self, user_id: int) -> FeedRow | None:
+        """The user's feed, None when it is off."""
+
+    @abc.abstractmethod
+    def feed_by_token(self, token_hash: str) -> FeedRow | None:
+        """The feed whose current token has ``token_hash``, None when there is none."""
+
+    @abc.abstractmethod
+    def delete_feed(self, user_id: int) -> bool:
+        """Turn the user's feed off; False (and nothing changes) when it was off."""
 
     def close(self) -> None:
         """Release connections."""

@@ -14,6 +14,7 @@ from mirrorcal.store.base import (
     ApiTokenRow,
     CachedItem,
     ConnectionRow,
+    FeedRow,
     HistoryRow,
     MirrorRow,
     RunRow,
@@ -49,6 +50,7 @@ class MemoryStore(Store):
         self._web_sessions: dict[str, WebSessionRow] = {}
         self._api_tokens: dict[int, ApiTokenRow] = {}
         self._workspaces: dict[int, str] = {}
+        self._feeds: dict[int, FeedRow] = {}
         self._ids = itertools.count(1)  # users and API tokens; like a database sequence, never reused
 
     # calendars ------------------------------------------------------------------------------
@@ -290,6 +292,29 @@ class MemoryStore(Store):
     def workspace_users(self) -> list[int]:
         with self._lock:
             return sorted(uid for uid, text in self._workspaces.items() if text)
+
+    # busy-only feeds -----------------------------------------------------------------------
+    def set_feed(self, user_id: int, token_hash: str, at: datetime) -> FeedRow:
+        created = _utc(at)
+        with self._lock:
+            self._known_user(user_id)
+            if any(row.token_hash == token_hash and uid != user_id for uid, row in self._feeds.items()):
+                raise StoreError("a feed with this token hash is stored already")
+            row = FeedRow(user_id, token_hash, created)
+            self._feeds[user_id] = row
+            return row
+
+    def feed(self, user_id: int) -> FeedRow | None:
+        with self._lock:
+            return self._feeds.get(user_id)
+
+    def feed_by_token(self, token_hash: str) -> FeedRow | None:
+        with self._lock:
+            return next((row for row in self._feeds.values() if row.token_hash == token_hash), None)
+
+    def delete_feed(self, user_id: int) -> bool:
+        with self._lock:
+            return self._feeds.pop(user_id, None) is not None
 
     def _known_user(self, user_id: int) -> UserRow:
         """The user ``user_id``; raises ``StoreError`` when there is none (the database's foreign key)."""

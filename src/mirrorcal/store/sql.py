@@ -40,6 +40,7 @@ from mirrorcal.store.base import (
     ApiTokenRow,
     CachedItem,
     ConnectionRow,
+    FeedRow,
     HistoryRow,
     MirrorRow,
     RunRow,
@@ -56,7 +57,7 @@ from mirrorcal.store.base import (
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 """The newest migration; a database already there is opened without loading Alembic (a test
 keeps this equal to the migrations' head)."""
 
@@ -223,6 +224,15 @@ class WorkspaceModel(Base):
     updated: Mapped[datetime]
 
 
+class FeedModel(Base):
+    """An account's busy-only ICS feed, known by the hash of the token in its URL."""
+
+    __tablename__ = "feeds"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(index=True, unique=True)
+    created: Mapped[datetime]
+
+
 _calendars: Table = CalendarStateModel.__table__  # type: ignore[assignment]
 _items: Table = ItemModel.__table__  # type: ignore[assignment]
 _mirrors: Table = MirrorModel.__table__  # type: ignore[assignment]
@@ -234,6 +244,7 @@ _users: Table = UserModel.__table__  # type: ignore[assignment]
 _web_sessions: Table = WebSessionModel.__table__  # type: ignore[assignment]
 _api_tokens: Table = ApiTokenModel.__table__  # type: ignore[assignment]
 _workspaces: Table = WorkspaceModel.__table__  # type: ignore[assignment]
+_feeds: Table = FeedModel.__table__  # type: ignore[assignment]
 
 
 # engine and migrations ------------------------------------------------------------------------
@@ -635,6 +646,28 @@ class SqlStore(Store):
         with self._read("list workspaces") as conn:
             stmt = select(_workspaces.c.user_id).where(_workspaces.c.toml != "").order_by(_workspaces.c.user_id)
             return [int(uid) for uid in conn.execute(stmt).scalars()]
+
+    # busy-only feeds -----------------------------------------------------------------------
+    def set_feed(self, user_id: int, token_hash: str, at: datetime) -> FeedRow:
+        row = FeedRow(user_id, token_hash, as_utc(at))
+        with self._write("save feed") as conn:
+            _upsert(conn, _feeds, {"user_id": user_id, "token_hash": token_hash, "created": row.created}, ("user_id",))
+        return row
+
+    def feed(self, user_id: int) -> FeedRow | None:
+        return self._one_feed("read feed", _feeds.c.user_id == user_id)
+
+    def feed_by_token(self, token_hash: str) -> FeedRow | None:
+        return self._one_feed("find feed", _feeds.c.token_hash == token_hash)
+
+    def delete_feed(self, user_id: int) -> bool:
+        with self._write("delete feed") as conn:
+            return bool(conn.execute(delete(_feeds).where(_feeds.c.user_id == user_id)).rowcount)
+
+    def _one_feed(self, what: str, where: Any) -> FeedRow | None:
+        with self._read(what) as conn:
+            row = conn.execute(select(_feeds).where(where)).mappings().first()
+            return None if row is None else FeedRow(row["user_id"], row["token_hash"], row["created"])
 
 
 # helpers --------------------------------------------------------------------------------------

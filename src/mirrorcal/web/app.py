@@ -17,7 +17,7 @@ from mirrorcal import __version__
 from mirrorcal.errors import StoreError
 from mirrorcal.store.base import Store
 
-from . import api, api_setup, auth, calendars, home, syncs, tokens
+from . import api, api_setup, auth, calendars, feed, home, syncs, tokens
 from .pages import (
     STATIC_DIR,
     FormExpired,
@@ -29,6 +29,7 @@ from .pages import (
     on_store_error,
     on_validation_error,
 )
+from .preview import router as preview_router
 from .security import Passwords, SignInThrottle
 from .settings import WebSettings
 from .worker import SyncWorker
@@ -94,6 +95,8 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (auth.router, home.router, calendars.router, syncs.router, tokens.router, api.router, api_setup.router):
         app.include_router(router)
+    app.include_router(feed.router)
+    app.include_router(preview_router)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(FormExpired, on_form_expired)
