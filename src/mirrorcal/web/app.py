@@ -18,6 +18,7 @@ from mirrorcal.errors import StoreError
 from mirrorcal.store.base import Store
 
 from . import api, api_setup, auth, calendars, feed, home, syncs, tokens
+from .history import router as history_router
 from .pages import (
     STATIC_DIR,
     FormExpired,
@@ -97,6 +98,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(feed.router)
     app.include_router(preview_router)
+    app.include_router(history_router)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(FormExpired, on_form_expired)
