@@ -324,6 +324,13 @@ def prefix(user_id: int) -> str:
     return f"u{user_id}."
 
 
+def unprefixed(text: str, user_id: int) -> str:
+    """``text`` (a message, a key) with the account's ``u{user_id}.`` removed wherever it starts a
+    name (also after a dot, as in a dotted configuration key), so users read their own names;
+    ``bu12.x`` is left alone."""
+    return re.sub(rf"(?<![\w-]){re.escape(prefix(user_id))}", "", text)
+
+
 def namespaced(config: Config, user_id: int) -> Config:
     """``config`` with every calendar, sync and connection name prefixed by ``u{user_id}.``."""
     p = prefix(user_id)

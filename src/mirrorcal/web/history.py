@@ -7,7 +7,6 @@ per-event history (``Store.history``; both halves of a two-way sync). Names lose
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -60,7 +59,6 @@ def entries(
     Only each half's latest ``SCANNED`` rows are searched. Raises ``StoreError`` when the store
     cannot be read."""
     p = ws.prefix(user_id)
-    strip = re.compile(rf"(?<![\w.-]){re.escape(p)}")
     needle = query.strip().casefold()
     found: list[Entry] = []
     for half in ws.halves(sync):
@@ -75,9 +73,9 @@ def entries(
                 continue
             if needle and needle not in title.casefold():
                 continue
-            event = strip.sub("", title or row.origin_key)
+            event = ws.unprefixed(title or row.origin_key, user_id)
             found.append(
-                Entry(row.at, event, row.action, strip.sub("", row.reason), half.endswith(BACK_SUFFIX))
+                Entry(row.at, event, row.action, ws.unprefixed(row.reason, user_id), half.endswith(BACK_SUFFIX))
             )
     found.sort(key=lambda e: e.at, reverse=True)  # stable: within a half, store order stays
     return found[:SHOWN]

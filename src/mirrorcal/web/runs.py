@@ -61,7 +61,7 @@ def last_run(store: Store, user_id: int, entry: SyncEntry) -> LastRun | None:
     for row in rows:
         counts.update(row.counts)
         if row.error:
-            errors += [e.strip().replace(p, "") for e in row.error.split("; ") if e.strip()]
+            errors += [ws.unprefixed(e.strip(), user_id) for e in row.error.split("; ") if e.strip()]
     return LastRun(
         at=max(_when(r) for r in rows),
         running=any(r.finished_at is None for r in rows),

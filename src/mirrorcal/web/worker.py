@@ -208,4 +208,4 @@ class SyncWorker:
 
 def _plain(exc: BaseException, user_id: int) -> str:
     """The error in words, without the account's namespace prefix."""
-    return (str(exc).strip() or type(exc).__name__).replace(ws.prefix(user_id), "")
+    return ws.unprefixed(str(exc).strip() or type(exc).__name__, user_id)
