@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .accounts import plan_limit
-from .config import BACK_SUFFIX, CalendarConfig, Config, parse_config
+from .config import BACK_SUFFIX, CalendarConfig, Config, OAuthConfig, parse_config
 from .errors import ConfigError, MirrorcalError
 
 WEB_KINDS = ("caldav", "icloud", "ics", "google", "microsoft")
@@ -354,9 +354,12 @@ def namespaced(config: Config, user_id: int) -> Config:
     )
 
 
-def runtime_config(text: str, user_id: int, database_url: str) -> Config:
-    """The account's document as the engine runs it: checked, namespaced, on ``database_url``."""
-    return namespaced(replace(check(text), database_url=database_url), user_id)
+def runtime_config(
+    text: str, user_id: int, database_url: str, oauth: Mapping[str, OAuthConfig] | None = None
+) -> Config:
+    """The account's document as the engine runs it: checked, namespaced, on ``database_url``,
+    with the server's OAuth registrations (``WebSettings.oauth()``: a document never holds them)."""
+    return namespaced(replace(check(text), database_url=database_url, oauth=dict(oauth or {})), user_id)
 
 
 def halves(entry: SyncEntry) -> list[str]:

@@ -17,7 +17,8 @@ from mirrorcal import __version__
 from mirrorcal.errors import StoreError
 from mirrorcal.store.base import Store
 
-from . import api, api_setup, auth, calendars, feed, home, syncs, tokens
+from . import api, api_setup, auth, calendars, connections, feed, guided, home, hooks, syncs, tokens, week
+from .events import Events
 from .history import router as history_router
 from .pages import (
     STATIC_DIR,
@@ -63,8 +64,9 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
             app.state.store = opened
         worker = None
         try:
+            app.state.events.bind(asyncio.get_running_loop())
             if settings.worker:
-                worker = SyncWorker(app.state.store, settings)
+                worker = SyncWorker(app.state.store, settings, events=app.state.events)
                 await worker.start()
                 app.state.worker = worker
             yield
@@ -72,6 +74,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
             if worker is not None:
                 app.state.worker = None
                 await worker.stop()
+            app.state.events.bind(None)
             if opened is not None:
                 app.state.store = None
                 opened.close()
@@ -92,6 +95,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     app.state.throttle = SignInThrottle()
     app.state.worker = None  # the SyncWorker while the app runs with settings.worker
     app.state.checks = {}  # (user id, calendar) -> the last live check, see setup.Setup
+    app.state.events = Events()  # what happens in the accounts: the worker publishes, see web.events
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (auth.router, home.router, calendars.router, syncs.router, tokens.router, api.router, api_setup.router):
@@ -99,6 +103,8 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     app.include_router(feed.router)
     app.include_router(preview_router)
     app.include_router(history_router)
+    for router in (week.router, connections.router, hooks.router, guided.router):
+        app.include_router(router)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(FormExpired, on_form_expired)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mirrorcal.config import default_database_url
+from mirrorcal.config import OAuthConfig, default_database_url
 
 
 class WebSettings(BaseSettings):
@@ -36,3 +36,30 @@ class WebSettings(BaseSettings):
     process runs them, or in tests that drive the engine themselves."""
     worker_interval: float = Field(default=30.0, gt=0)
     """Seconds between two runs of an account's syncs (a change made in the app runs them sooner)."""
+    google_client_id: str = ""
+    """The Google OAuth client (an app registration) used to connect Google calendars; empty: Google cannot be connected."""
+    google_client_secret: str = Field(default="", repr=False)
+    google_base_url: str = ""
+    """Where Google's API and sign-in live when not at Google (an emulator in tests and the demo)."""
+    microsoft_client_id: str = ""
+    """The Microsoft Entra app used to connect Microsoft 365 calendars; empty: Microsoft cannot be connected."""
+    microsoft_client_secret: str = Field(default="", repr=False)
+    microsoft_tenant: str = "common"
+    microsoft_base_url: str = ""
+    """Where Graph and sign-in live when not at Microsoft (an emulator in tests and the demo)."""
+    public_url: str = ""
+    """The address users reach the app at (OAuth redirects and links in e-mails); empty:
+    ``http://{host}:{port}``."""
+
+    def oauth(self) -> dict[str, OAuthConfig]:
+        """The OAuth registrations the accounts' Google and Microsoft calendars use, by kind."""
+        found: dict[str, OAuthConfig] = {}
+        if self.google_client_id:
+            found["google"] = OAuthConfig(self.google_client_id, self.google_client_secret)
+        if self.microsoft_client_id:
+            found["microsoft"] = OAuthConfig(self.microsoft_client_id, self.microsoft_client_secret, self.microsoft_tenant)
+        return found
+
+    def base_url(self) -> str:
+        """``public_url``, else the address the app listens on (no trailing slash)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -25,13 +25,21 @@ from datetime import UTC, datetime
 
 from mirrorcal import workspace as ws
 from mirrorcal.bootstrap import Credentials, build_engine
+from mirrorcal.config import Config
+from mirrorcal.conflicts import Conflict
 from mirrorcal.errors import MirrorcalError
+from mirrorcal.service import conflict_key
 from mirrorcal.store.base import Store
 from mirrorcal.sync.engine import SyncReport
+from mirrorcal.unified import BusyCache, conflicts_between
 
+from .events import AccountEvent, Events, event_id
 from .settings import WebSettings
 
 log = logging.getLogger(__name__)
+
+CONFLICT_DAYS = 14
+"""How far ahead the worker looks for conflicts after each run (as ``mirrorcal run`` does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +51,8 @@ class AccountRun:
     error: str | None = None
     """Why the account's syncs did not run at all (its setup, a missing connection, a bug)."""
     reports: Mapping[str, SyncReport] = field(default_factory=dict)
+    conflicts: tuple[Conflict, ...] = ()
+    """The conflicts on the account's unified calendars after the run (the next ``CONFLICT_DAYS`` days)."""
 
     @property
     def ok(self) -> bool:
@@ -66,8 +76,10 @@ class SyncWorker:
         concurrency: int = 2,
         grace: float = 5.0,
         env: dict[str, str] | None = None,
+        events: Events | None = None,
     ) -> None:
         self.store = store
+        self.events = events
         self.settings = settings
         self.interval = settings.worker_interval if interval is None else interval
         self.grace = grace
@@ -82,6 +94,10 @@ class SyncWorker:
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._busy: dict[int, BusyCache] = {}
+        self._failing: dict[tuple[int, str], str] = {}  # (user, sync) -> the error last announced
+        self._announced: dict[int, set[str]] = {}  # user -> conflict event ids announced and still there
+        self._reauth: set[tuple[int, str]] = set()  # connections announced as needing a new sign-in
 
     # lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -183,6 +199,7 @@ class SyncWorker:
                 if report.errors:
                     log.warning("sync %s: %s", name, "; ".join(report.errors[:3]))
         self.runs[user_id] = run
+        self._announce(run)
         self.rounds += 1
         return run
 
@@ -190,20 +207,103 @@ class SyncWorker:
         text = self.store.workspace(user_id)
         if not text:
             return AccountRun(user_id, at)
-        config = ws.runtime_config(text, user_id, self.settings.database_url)
+        config = ws.runtime_config(text, user_id, self.settings.database_url, oauth=self.settings.oauth())
         names = [s.name for s in config.syncs if not s.paused]
-        if not names:
-            return AccountRun(user_id, at)
-        credentials = Credentials(config, self.store, env=self.env)
-        try:
-            engine = build_engine(config, self.store, credentials)
+        reports: Mapping[str, SyncReport] = {}
+        if names:
+            credentials = Credentials(config, self.store, env=self.env)
             try:
-                reports = await engine.sync(names, paused=credentials.needs_reauth())
+                engine = build_engine(config, self.store, credentials)
+                try:
+                    reports = await engine.sync(names, paused=credentials.needs_reauth())
+                finally:
+                    await engine.aclose()
             finally:
-                await engine.aclose()
-        finally:
-            await credentials.aclose()
-        return AccountRun(user_id, at, reports=reports)
+                await credentials.aclose()
+        return AccountRun(user_id, at, reports=reports, conflicts=tuple(self._conflicts(config, user_id)))
+
+    def _conflicts(self, config: Config, user_id: int) -> list[Conflict]:
+        unified = [(n, c.emails) for n, c in config.calendars.items() if c.unified]
+        if not unified:
+            return []
+        start = datetime.now(config.timezone).replace(hour=0, minute=0, second=0, microsecond=0)
+        found, _ = conflicts_between(
+            self.store,
+            unified,
+            start=start,
+            days=CONFLICT_DAYS,
+            tz=config.timezone,
+            buffer=config.conflict_buffer,
+            working_hours=config.conflict_working_hours,
+            cache=self._busy.setdefault(user_id, BusyCache()),
+        )
+        return found
+
+    # events -----------------------------------------------------------------------------------
+    def _announce(self, run: AccountRun) -> None:
+        """Publish what this run changed: ``sync.ran`` always, and each new failure, conflict
+        and lost sign-in once (see ``web.events``)."""
+        if self.events is None:
+            return
+        uid = run.user_id
+        plain = ws.unprefixed
+        publish = self.events.publish
+        summary = {
+            plain(name, uid): {
+                "created": r.counts["created"],
+                "updated": r.counts["updated"],
+                "deleted": r.counts["deleted"],
+                "errors": len(r.errors),
+            }
+            for name, r in run.reports.items()
+        }
+        changed = any(r.writes for r in run.reports.values())
+        publish(AccountEvent(uid, "sync.ran", {"changed": changed, "syncs": summary}, at=run.at))
+        for name, report in run.reports.items():
+            key = (uid, name)
+            if report.ok:
+                self._failing.pop(key, None)
+                continue
+            error = plain("; ".join(report.errors[:3]), uid)
+            if self._failing.get(key) != error:
+                self._failing[key] = error
+                sync = plain(name, uid)
+                publish(AccountEvent(uid, "sync.failed", {"sync": sync, "error": error}, at=run.at))
+        if run.error is not None:
+            key = (uid, "")
+            if self._failing.get(key) != run.error:
+                self._failing[key] = run.error
+                publish(AccountEvent(uid, "sync.failed", {"sync": None, "error": run.error}, at=run.at))
+        else:
+            self._failing.pop((uid, ""), None)
+        live: set[str] = set()
+        before = self._announced.get(uid, set())
+        for c in run.conflicts:
+            eid = event_id(uid, "conflict.detected", *map(str, conflict_key(c)))
+            live.add(eid)
+            if eid not in before:
+                data = {"conflict": _plain_conflict(c, uid)}
+                publish(AccountEvent(uid, "conflict.detected", data, at=run.at, id=eid))
+        self._announced[uid] = live
+        self._announce_reauth(uid, run.at)
+
+    def _announce_reauth(self, uid: int, at: datetime) -> None:
+        p = ws.prefix(uid)
+        lost = {(uid, row.name): row for row in self.store.connections() if row.name.startswith(p) and row.state == "needs_reauth"}
+        assert self.events is not None
+        for key, row in lost.items():
+            if key not in self._reauth:
+                data = {"connection": row.name[len(p) :], "message": ws.unprefixed(row.message, uid)}
+                eid = event_id(uid, "connection.needs_reauth", row.name, str(row.updated))
+                self.events.publish(AccountEvent(uid, "connection.needs_reauth", data, at=at, id=eid))
+        self._reauth = {k for k in self._reauth if k[0] != uid} | set(lost)
+
+
+def _plain_conflict(c: Conflict, user_id: int) -> dict[str, object]:
+    data = c.as_json()
+    for side in ("a", "b"):
+        data[side]["calendar"] = ws.unprefixed(data[side]["calendar"], user_id)
+    return data
 
 
 def _plain(exc: BaseException, user_id: int) -> str:
