@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from . import ical
 from .conflicts import Busy, Conflict, find_conflicts, occurrences
 from .errors import MirrorcalError
+from .slots import BookingRules, Slot, free_slots
 from .store.base import Store
 
 
@@ -93,3 +94,20 @@ def conflicts_between(
     )
     found = find_conflicts(blocks, buffer=buffer, tz=tz, working_hours=working_hours, search_days=search_days)
     return [c for c in found if min(c.a.start, c.b.start) < until], problems
+
+
+def booking_slots(
+    store: Store,
+    calendars: Iterable[tuple[str, frozenset[str]]],
+    rules: BookingRules,
+    *,
+    now: datetime,
+    booked: Iterable[datetime] = (),
+    cache: BusyCache | None = None,
+) -> tuple[list[Slot], list[str]]:
+    """A booking page's free slots over the unified calendars' busy time (``slots.free_slots``),
+    and the problems met reading them (an unreadable item is reported, never treated as free
+    silently: the caller decides whether to show slots anyway)."""
+    until = now + timedelta(days=rules.window_days + 1)
+    blocks, problems = busy_blocks(store, calendars, start=now - timedelta(days=1), end=until, tz=rules.zone, cache=cache)
+    return free_slots(((b.start, b.end) for b in blocks), rules, now=now, booked=booked), problems
