@@ -198,11 +198,12 @@ class _Booked:
             if stamp is not None:
                 return stamp
         if self._raw is not None:
-            self._fallback, self._raw = _raw_dtstamp(self._raw), None
+            self._fallback, self._raw = raw_dtstamp(self._raw), None
         return self._fallback
 
 
-def _raw_dtstamp(raw: str) -> datetime | None:
+def raw_dtstamp(raw: str) -> datetime | None:
+    """The first DTSTAMP in an iCalendar text, aware UTC; None when there is none or it cannot be read."""
     try:
         cal = icalendar.Calendar.from_ical(raw)
     except ValueError:
