@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/mirrorcal demo
+	$(BIN)/mirrorcal web
 
 # The browser tests (tests/e2e) drive Debian's Chromium through Playwright, which downloads no browser.
 chromium:

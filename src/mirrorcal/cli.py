@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -209,14 +210,22 @@ def emulate(
 def web(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default: MIRRORCAL_HOST or 127.0.0.1).")] = None,
     port: Annotated[
-        int | None, typer.Option(min=0, max=65535, help="Port (default: MIRRORCAL_PORT or 8000).")
+        int | None, typer.Option(min=0, max=65535, help="Port (default: MIRRORCAL_PORT or 8000; 0: any free one).")
+    ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo/--no-demo",
+            help="Also start the demo providers and a demo account (default: MIRRORCAL_DEMO, on unless set to false).",
+        ),
     ] = None,
 ) -> None:
-    """Serve the web app and REST API until stopped; settings come from MIRRORCAL_* variables."""
-    import uvicorn
+    """Serve the web app, REST API and sync worker until stopped; settings come from MIRRORCAL_* variables.
+
+    With the demo on (the default; what `make run` runs) the demo providers start first, pre-filled with the Tuesday.
+    """
     from pydantic import ValidationError
 
-    from .web.app import create_app
     from .web.settings import WebSettings
 
     try:
@@ -225,9 +234,78 @@ def web(
         problems = "; ".join(f"MIRRORCAL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         errors.print(f"[red]settings error:[/red] {problems}")
         raise typer.Exit(2) from None
-    settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
-    console.print(f"mirrorcal web app on http://{settings.host}:{settings.port}/ (Ctrl-C to stop)")
-    _run_sync(lambda: uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info"))
+    update = {k: v for k, v in (("host", host), ("port", port), ("demo", demo)) if v is not None}
+    settings = settings.model_copy(update=update)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: clean up, then exit 0
+    try:
+        _serve_web(settings)
+    except KeyboardInterrupt:
+        console.print("Stopped.")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve_web(settings: Any) -> None:
+    """Bind the port, start the demo when ``settings.demo``, print the banner and serve."""
+    import socket
+    import sys
+
+    import uvicorn
+
+    from .web.app import create_app
+    from .webdemo import shown_url
+
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        errors.print(f"[red]error:[/red] cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
+    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
+    url = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{settings.port}/"
+
+    def serve(settings: Any, *, quiet_threads: bool = False) -> None:
+        # open live streams (the week page) must not hold Ctrl-C up: they get 2 s to close
+        config = uvicorn.Config(create_app(settings), log_level="info", timeout_graceful_shutdown=2)
+        if quiet_threads:  # after Config, which (re)configures uvicorn's loggers
+            from .webdemo import quiet_provider_logs
+
+            quiet_provider_logs()
+        _run_sync(lambda: uvicorn.Server(config).run(sockets=[sock]))
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True, markup=False)
+        sys.stdout.flush()
+
+    try:
+        if not settings.demo:
+            say(
+                f"mirrorcal web app on {url} (demo off: no demo providers started)\n"
+                f"State: {shown_url(settings.database_url)}\nCtrl-C stops it."
+            )
+            serve(settings)
+            say("Stopped.")
+            return
+        from .webdemo import WebDemo
+
+        say("Starting the demo providers (MIRRORCAL_DEMO=false or --no-demo turns the demo off) ...")
+        try:
+            running = WebDemo(settings).start()
+        except (MirrorcalError, RuntimeError, OSError) as exc:
+            errors.print(f"[red]error:[/red] the demo could not start: {exc}")
+            raise typer.Exit(1) from None
+        with running:
+            say(running.banner(url))
+            serve(running.settings, quiet_threads=True)
+        say("Stopped: the web app and every demo provider; the demo's temporary files are removed.")
+    finally:
+        sock.close()
 
 
 # demo -------------------------------------------------------------------------------------------

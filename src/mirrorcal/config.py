@@ -27,7 +27,7 @@ import platformdirs
 
 from .errors import ConfigError
 from .model import Privacy
-from .sync.spec import Filters, SyncSpec
+from .sync.spec import SHOW_AS, Filters, SyncSpec
 
 KINDS = ("caldav", "ics", "file", "google", "microsoft", "icloud")
 DEFAULT_POLL_SECONDS = {"caldav": 30, "ics": 300, "file": 30, "google": 60, "microsoft": 60, "icloud": 30}
@@ -62,7 +62,7 @@ _ALL_CALENDAR_KEYS = tuple(dict.fromkeys(_CALENDAR_COMMON + sum(_CALENDAR_KEYS.v
 _SYNC_KEYS = (
     "name", "from", "to", "privacy", "title", "two_way", "on_target_delete",
     "skip_free", "skip_declined", "skip_all_day", "working_hours", "window_days", "exclude_titles",
-    "paused",
+    "paused", "show_as",
 )  # fmt: skip
 
 
@@ -622,6 +622,7 @@ def _sync(t: _Table, calendars: Mapping[str, CalendarConfig]) -> tuple[SyncSpec,
         target_client=target.client,
         owner_emails=source.emails,
         paused=t.boolean("paused", False),
+        show_as=t.choice("show_as", SHOW_AS, ""),
     )
     return spec, two_way
 

@@ -120,7 +120,7 @@ def occurrences(
     """The busy blocks ``event`` puts on ``calendar`` that overlap ``[start, end)``, sorted by start.
 
     Series are expanded with their RRULE, RDATE, EXDATE and RECURRENCE-ID overrides. Left out:
-    free occurrences (TRANSP:TRANSPARENT; RFC 5545's default, OPAQUE, counts as busy, all-day
+    free occurrences (TRANSP:TRANSPARENT or X-MICROSOFT-CDO-BUSYSTATUS:FREE; RFC 5545's default, OPAQUE, counts as busy, all-day
     included), cancelled ones (STATUS:CANCELLED), ones an attendee in ``declined_by`` (e-mails,
     any case) declined, and ones that take no time. Floating times and all-day dates are read in
     ``tz`` (an all-day occurrence is the whole local day). Times come back in ``tz``; a naive
@@ -141,6 +141,8 @@ def occurrences(
     found: list[Busy] = []
     for occ in expanded:
         if str(occ.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+            continue
+        if str(occ.get("X-MICROSOFT-CDO-BUSYSTATUS", "")).upper() == "FREE":  # Outlook's free, as ical reads it
             continue
         if str(occ.get("STATUS", "")).upper() == "CANCELLED":
             continue
@@ -236,7 +238,8 @@ class _Block:
 
 
 def _collapse(busy: Iterable[Busy]) -> list[_Block]:
-    """One block per (root, start, end), the earliest booked kept; sorted by start."""
+    """One block per (root, start, end): the origin itself when it is among them (so a conflict
+    names the interview, not one of its Busy copies), else the earliest booked; sorted by start."""
     kept: dict[tuple[str, datetime, datetime], _Block] = {}
     for item in busy:
         block = _Block(item, item.start.astimezone(UTC), item.end.astimezone(UTC))
@@ -247,9 +250,10 @@ def _collapse(busy: Iterable[Busy]) -> list[_Block]:
     return sorted(kept.values(), key=_order)
 
 
-def _keep_rank(block: _Block) -> tuple[bool, datetime, str, str]:
+def _keep_rank(block: _Block) -> tuple[bool, bool, datetime, str, str]:
     created = block.busy.created
     return (
+        not block.busy.root.startswith(block.busy.calendar + "/"),  # an origin's root is "calendar/uid"
         created is None,
         _EPOCH if created is None else created.astimezone(UTC),
         block.busy.calendar,

@@ -72,7 +72,7 @@ async def connect_oauth(
     source = TokenSource(access_token=tokens.access_token)
     probe = CalendarConfig(name=name, kind=kind, url=root)
     async with http_client(probe, BearerAuth(source)) as api:
-        account, calendars = await _account(kind, root, api)
+        account, calendars = await account_calendars(kind, root, api)
     store = SqlStore.open(config.database_url)
     try:
         book = Credentials(config, store).book
@@ -84,8 +84,9 @@ async def connect_oauth(
     return 0
 
 
-async def _account(kind: str, root: str, api: httpx.AsyncClient) -> tuple[str, list[tuple[str, str, bool]]]:
-    """The signed-in account's address and its calendars (id, name, primary)."""
+async def account_calendars(kind: str, root: str, api: httpx.AsyncClient) -> tuple[str, list[tuple[str, str, bool]]]:
+    """The signed-in account's address and its calendars (id, name, primary); ``api`` carries the
+    account's bearer token, ``root`` is the API's root. Used by ``connect`` and the web app."""
     if kind == "google":
         from .providers.google import GoogleCalendar
 

@@ -65,7 +65,7 @@ def _where(radicale: str, world: ProviderWorld, feed_url: str) -> Table:
     return table
 
 
-def _book(world: ProviderWorld, name: str, interview: Interview) -> str:
+def book_interview(world: ProviderWorld, name: str, interview: Interview) -> str:
     """Book ``interview`` on an emulator's calendar as its owner would (in Outlook or Google)."""
     if world.where[name][0] == "microsoft":
         fields, zone = interview.graph(), GRAPH_ZONE
@@ -106,8 +106,8 @@ async def run_demo(console: Console, *, keep: bool = False) -> int:
         personal_url = radicale.make_calendar("recruiter", "personal")
         world.calendar("client-a", "microsoft")
         world.calendar("client-b", "google")
-        john_id = _book(world, "client-a", john)
-        maria_id = _book(world, "client-b", maria)
+        john_id = book_interview(world, "client-a", john)
+        maria_id = book_interview(world, "client-b", maria)
         feeds.set("/lever.ics", feed(priya))
         console.print(_where(personal_url, world, feeds.url("/lever.ics")))
         config_path = Path(tmp) / "mirrorcal.toml"
@@ -179,7 +179,7 @@ async def run_demo(console: Console, *, keep: bool = False) -> int:
 
                 console.print(f"\n[bold]Client A's hiring manager books a test interview in Outlook, {test.start:%H:%M}-{test.end:%H:%M}[/bold] ...")
                 since = clock.monotonic()
-                _book(world, "client-a", test)
+                book_interview(world, "client-a", test)
 
                 async def test_arrived() -> bool:
                     on_b = any(e.start == test.start for e in world.seen("client-b") if e.summary == "Busy")

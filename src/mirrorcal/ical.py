@@ -55,6 +55,11 @@ __all__ = [
 ]
 
 PRODID = "-//mirrorcal//mirrorcal//EN"
+BUSY_STATUS_PROPERTY = "X-MICROSOFT-CDO-BUSYSTATUS"
+BUSY_STATUSES = frozenset({"FREE", "TENTATIVE", "BUSY", "OOF"})
+SHOW_AS_STATUS = {"busy": "", "free": "FREE", "tentative": "TENTATIVE", "oof": "OOF"}
+"""A sync's ``show_as`` (other than "original") as the mirror's busy status: "busy" is plain
+TRANSP:OPAQUE (what every client reads as busy), the others add X-MICROSOFT-CDO-BUSYSTATUS."""
 """The PRODID of every calendar mirrorcal builds itself."""
 
 _HASH_IGNORED = frozenset({"DTSTAMP", "LAST-MODIFIED", "CREATED", "SEQUENCE", "UID"})
@@ -248,7 +253,8 @@ def _component(vevent: VEvent, zones: dict[str, Timezone]) -> Component:
     rid = _moment(vevent["RECURRENCE-ID"], zones, "RECURRENCE-ID") if "RECURRENCE-ID" in vevent else None
 
     transp = str(vevent.get("TRANSP", "")).upper() == "TRANSPARENT"
-    free = str(vevent.get("X-MICROSOFT-CDO-BUSYSTATUS", "")).upper() == "FREE"
+    busy_status = str(vevent.get("X-MICROSOFT-CDO-BUSYSTATUS", "")).upper()
+    free = busy_status == "FREE"
     organizer = vevent.get("ORGANIZER")
     return Component(
         start=start,
@@ -271,6 +277,7 @@ def _component(vevent: VEvent, zones: dict[str, Timezone]) -> Component:
         ),
         created=_utc_stamp(vevent.get("CREATED")),
         last_modified=_utc_stamp(vevent.get("LAST-MODIFIED")),
+        busy_status=busy_status if busy_status in BUSY_STATUSES else "",
     )
 
 
@@ -540,6 +547,8 @@ def _build(event: Event, dtstamp: datetime | None) -> Calendar:
                 vevent.add(name, text)
         vevent.add("STATUS", c.status or "CONFIRMED")
         vevent.add("TRANSP", "TRANSPARENT" if c.transparent else "OPAQUE")
+        if c.busy_status:
+            vevent.add(BUSY_STATUS_PROPERTY, c.busy_status)
         if c.organizer:
             vevent.add("ORGANIZER", vCalAddress(f"mailto:{c.organizer}"))
         for a in c.attendees:
@@ -674,6 +683,27 @@ def full_copy(event: Event, *, uid: str, marker: str) -> Event:
                 if hasattr(address, "params"):
                     address.params["SCHEDULE-AGENT"] = "CLIENT"
     return replace(event, uid=uid, marker=marker, raw=_text(cal))
+
+
+def with_show_as(event: Event, show_as: str) -> Event:
+    """``event`` as a mirror showing as ``show_as`` ("busy", "free", "tentative", "oof"; "original"
+    leaves it as it is): every component (cancelled ones too) gets TRANSP (TRANSPARENT for
+    "free" only) and X-MICROSOFT-CDO-BUSYSTATUS (none for "busy"), in the model and, when
+    set, in ``event.raw``. Raises InvalidEventError when ``event.raw`` is not iCalendar."""
+    if show_as == "original":
+        return event
+    status, free = SHOW_AS_STATUS[show_as], show_as == "free"
+    components = tuple(replace(c, transparent=free, busy_status=status) for c in event.components)
+    if event.raw is None:
+        return replace(event, components=components)
+    cal = _load(event.raw)
+    for vevent in cal.walk("VEVENT"):
+        vevent.pop("TRANSP", None)
+        vevent.add("TRANSP", "TRANSPARENT" if free else "OPAQUE")
+        vevent.pop(BUSY_STATUS_PROPERTY, None)
+        if status:
+            vevent.add(BUSY_STATUS_PROPERTY, status)
+    return replace(event, components=components, raw=_text(cal))
 
 
 def occurrences_calendar(event: Event) -> Calendar:

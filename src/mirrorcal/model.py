@@ -57,6 +57,9 @@ class Component:
     categories: tuple[str, ...] = ()
     created: datetime | None = None
     last_modified: datetime | None = None
+    busy_status: str = ""
+    """How the time shows beyond busy/free: FREE, TENTATIVE, BUSY or OOF (iCalendar's
+    X-MICROSOFT-CDO-BUSYSTATUS, Graph's showAs); "" when only ``transparent`` and ``status`` say."""
 
     @property
     def all_day(self) -> bool:

@@ -70,6 +70,8 @@ class SyncEntry:
     window_days: int = 180
     exclude_titles: list[str] = field(default_factory=list)
     paused: bool = False
+    show_as: str = ""
+    """busy, free, tentative, oof or original; "" for the privacy's default."""
 
 
 @dataclass(slots=True)
@@ -128,6 +130,7 @@ def load(text: str) -> Workspace:
             window_days=raw.get("window_days", 180),
             exclude_titles=[_literal(p) or "" for p in raw.get("exclude_titles", [])],
             paused=raw.get("paused", False),
+            show_as=raw.get("show_as", ""),
         )
         for raw in data.get("syncs", [])
     ]
@@ -199,6 +202,7 @@ def dump(model: Workspace) -> str:
             "window_days": None if s.window_days == 180 else s.window_days,
             "exclude_titles": s.exclude_titles or None,
             "paused": s.paused or None,
+            "show_as": s.show_as or None,
         }
         lines += ["", "[[syncs]]", *_pairs(values)]
     return "\n".join(lines).lstrip("\n") + "\n"

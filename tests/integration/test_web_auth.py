@@ -221,7 +221,7 @@ def test_every_post_route_refuses_a_missing_or_wrong_token(app: FastAPI, clients
     csrf = csrf_of(user.get("/").text)
     anonymous = clients.new()
     anon_csrf = csrf_of(anonymous.get("/signin").text)
-    ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "cal", "sync_name": "sync"}
+    ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "cal", "sync_name": "sync", "connection_name": "conn", "hook_id": 1}
     for path in routes:
         url = fill(path, ids)
         attempts = [
@@ -269,6 +269,9 @@ def test_api_token_create_use_delete(client: TestClient, store: SqlStore, db_url
     assert used is not None and used.last_used is not None
     assert "never" not in client.get("/account/tokens").text
 
+    for absurd in (0, 2**63, 2**70):  # ids no row can have are not found, never a database error
+        refused = client.post(f"/account/tokens/{absurd}/delete", data={"csrf": csrf_of(listing.text)})
+        assert refused.status_code == 404
     deleted = client.post(f"/account/tokens/{token_id}/delete", data={"csrf": csrf_of(listing.text)})
     assert deleted.url.path == "/account/tokens" and "The token was deleted." in deleted.text
     assert "No tokens yet." in deleted.text
@@ -306,7 +309,8 @@ def test_tenant_isolation(clients: Clients) -> None:
     token_id, raw = create_token(owner, "owner's")
     signup(intruder, "max@example.com")
     _, intruder_token = create_token(intruder, "intruder's")
-    ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "none", "sync_name": "none", "feed_token": "none"}
+    hook_id = owner.post("/api/v1/webhooks", json={"url": "https://example.com/lea"}, headers=bearer(raw)).json()["id"]
+    ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "none", "sync_name": "none", "feed_token": "none", "connection_name": "none", "hook_id": hook_id}
     assert assert_foreign_ids_not_found(clients.app, intruder, ids, intruder_token) >= 1  # names: test_web_setup
     assert owner.get("/api/v1/me", headers=bearer(raw)).json()["email"] == "lea@example.com"
     assert "owner&#39;s" in owner.get("/account/tokens").text

@@ -76,7 +76,7 @@ def test_history_lists_what_each_run_did_and_why_filtered_and_searched(
 
     page = client.get("/syncs/me-to-b/history", params={"action": "skipped"})
     assert page.status_code == 200 and page.text.count('<td class="history-event">') == 1
-    assert '<td class="history-event">Gym</td>' in page.text and '<option value="skipped" selected>' in page.text
+    assert '<td class="history-event"><a href="/history/event?root=personal/g%40p" title="Everything done to this event, in every sync">Gym</a></td>' in page.text and '<option value="skipped" selected>' in page.text
     searched = client.get("/syncs/me-to-b/history", params={"q": "acme"})
     assert searched.text.count('<td class="history-event">') == 2 and 'value="acme"' in searched.text
     nothing = client.get("/syncs/me-to-b/history", params={"q": "no such title"})

@@ -101,7 +101,7 @@ def test_caldav_discovery_choice_state_and_no_secret_stored_in_clear(
 ) -> None:
     signup(client, "ann@example.com")
     kinds = client.get("/calendars/new")
-    assert "Coming next: signing in with Google Calendar is not available yet." in kinds.text
+    assert 'href="/connections/new/google"' in kinds.text  # Google and Microsoft start with a sign-in (test_web_connections)
     assert 'href="/calendars/new?kind=google"' not in kinds.text
     work = radicale.make_calendar(dav_user, "work", "Work")
     home = radicale.make_calendar(dav_user, "home", "Home")
@@ -152,7 +152,7 @@ def test_refused_calendars_keep_the_values_and_say_why(client: TestClient, feeds
     gone = form(client, "/calendars/new?kind=ics", "/calendars/new", kind="ics", name="ats", url=feeds.url("/missing.ics"))
     assert gone.status_code == 400 and 'value="ats"' in gone.text and "404" in summary_of(gone.text)
     google = form(client, "/calendars/new", "/calendars/new", kind="google", name="g")
-    assert google.status_code == 400 and "comes next" in google.text
+    assert google.status_code == 400 and "Sign in with Google Calendar first" in google.text
     ok = form(client, "/calendars/new?kind=ics", "/calendars/new", kind="ics", name="ats", url=feeds.url("/ats.ics"), client="C")
     assert ok.url.path == "/calendars" and "OK</span>: ICS feed, 1 events" in ok.text
 
@@ -323,7 +323,10 @@ def test_every_route_with_a_name_is_404_for_another_account(clients: Clients, fe
     assert feed.status_code == 201 and feed_url
     ids: dict[str, int | str] = {
         "token_id": token_id, "calendar_name": "shared", "sync_name": "shared", "feed_token": token_hash(feed_url.group(1)),
+        "connection_name": "writable",
     }  # fmt: skip
+    hooks_token = create_token(owner, "hooks")[1]
+    ids["hook_id"] = owner.post("/api/v1/webhooks", json={"url": "https://example.com/gil"}, headers=bearer(hooks_token)).json()["id"]
     assert assert_foreign_ids_not_found(app, intruder, ids, intruder_token) >= 12
     assert owner.get("/syncs/shared").status_code == 200 and owner.get(f"/feeds/{feed_url.group(1)}.ics").status_code == 200
     assert [c["name"] for c in owner.get("/api/v1/calendars", headers=bearer(create_token(owner, "2")[1])).json()] == [

@@ -218,6 +218,15 @@ def test_collapsed_mirrors_keep_the_earliest_booked_origin() -> None:
     assert (conflict.a, conflict.b) == (origin, lunch)
 
 
+def test_a_conflict_names_the_origin_rather_than_an_earlier_stamped_busy_copy() -> None:
+    # A private mirror carries no CREATED, so its stamp can look older than its origin's.
+    copy = block("Busy", "09:00", "10:00", calendar="client-a", root="personal/1", booked=0)
+    origin = block("Interview", "09:00", "10:00", calendar="personal", root="personal/1", booked=20)
+    standup = block("Stand-up", "09:30", "10:00", calendar="client-a", root="client-a/2", booked=10)
+    [conflict] = find_conflicts([copy, standup, origin], tz=NY)
+    assert {conflict.a.summary, conflict.b.summary} == {"Interview", "Stand-up"}
+
+
 MOVE_CASES = [
     (
         "booked last moves, even if it starts first",

@@ -20,8 +20,9 @@ from mirrorcal.store.base import ConnectionRow, WebSessionRow
 from mirrorcal.store.sql import Base, SqlStore, alembic_config
 
 ACCOUNT_TABLES = {"users", "web_sessions", "api_tokens"}
-TABLES = {"calendar_state", "items", "mirrors", "runs", "history", "secrets", "connections", "workspaces", "feeds"} | ACCOUNT_TABLES
-TABLES_0004 = TABLES - {"feeds"}
+TABLES_0005 = {"calendar_state", "items", "mirrors", "runs", "history", "secrets", "connections", "workspaces", "feeds"} | ACCOUNT_TABLES
+TABLES = TABLES_0005 | {"webhooks", "webhook_deliveries"}
+TABLES_0004 = TABLES_0005 - {"feeds"}
 TABLES_0003 = TABLES_0004 - {"workspaces"}
 TABLES_0002 = TABLES_0003 - ACCOUNT_TABLES
 TABLES_0001 = TABLES_0002 - {"connections"}
@@ -284,3 +285,26 @@ def test_head_revision_constant_matches_the_migrations() -> None:
     from mirrorcal.store.sql import HEAD_REVISION
 
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+def test_0006_adds_webhooks_to_a_0005_database_and_keeps_its_feeds(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = alembic_config(url=url)
+    command.upgrade(cfg, "0005")
+    assert _tables(url) == TABLES_0005
+    old = SqlStore(create_engine(url))  # a 0005 store, as the previous release would run it
+    ada = old.create_user("ada@example.test", "$argon2id$...", "personal", datetime.now(UTC))
+    old.set_feed(ada.id, "f" * 64, datetime.now(UTC))
+    old.close()
+
+    store = SqlStore.open(url)
+    try:
+        assert _tables(url) == TABLES and store.feed(ada.id) is not None
+        hook = store.create_webhook(ada.id, "https://example.test/h", ("sync.failed",), "", "enc", datetime.now(UTC))
+        assert store.enqueue_delivery(hook.id, "evt_1", "sync.failed", "{}", datetime.now(UTC)) is not None
+        assert store.webhooks(ada.id) == [hook]
+    finally:
+        store.close()
+    assert _diff(url) == []
+    command.downgrade(cfg, "0005")
+    assert _tables(url) == TABLES_0005

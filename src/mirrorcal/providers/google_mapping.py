@@ -9,7 +9,8 @@ event. What Google keeps and what it loses (``kept`` computes the difference exa
   (e-mail, name, responseStatus, optional), organizer, the iCalendar UID (``iCalUID``),
   the mirror marker (``extendedProperties.private[MARKER_KEY]``) and an http(s) URL
   (``source.url``).
-* Lost: categories, non-http URLs, attendee roles other than OPT-PARTICIPANT (-> REQ),
+* Lost: categories, the busy status beyond free/busy (a sync's ``show_as`` "tentative" or
+  "oof" shows as opaque, i.e. busy: Google has no such transparency), non-http URLs, attendee roles other than OPT-PARTICIPANT (-> REQ),
   PARTSTATs Google has no word for (-> NEEDS-ACTION), CREATED / LAST-MODIFIED (Google sets
   its own, which are not read back), statuses other than tentative/cancelled (-> CONFIRMED).
   Floating times: Google needs a zone, so they are written as wall-clock times in the
@@ -425,6 +426,7 @@ def kept(event: Event, zone: ZoneInfo) -> Event:
             categories=(),
             created=None,
             last_modified=None,
+            busy_status="",
         )
 
     components = [one(c) for c in event.components]

@@ -7,8 +7,9 @@ What Graph keeps of an Event (``kept`` computes it, the contract suite compares 
   ``tzone://Microsoft/Custom`` and unknown names keep the exact instant in UTC. Floating
   times are written in ``floating_zone`` (UTC unless the calendar says otherwise).
   ``isAllDay`` <-> dates.
-* showAs ``free`` <-> ``TRANSP:TRANSPARENT``; ``tentative`` <-> ``STATUS:TENTATIVE``; busy
-  otherwise. sensitivity ``private``/``personal`` <-> ``CLASS:PRIVATE``, ``confidential`` <->
+* showAs ``free`` <-> ``TRANSP:TRANSPARENT``; ``tentative`` <-> ``STATUS:TENTATIVE``; ``oof``
+  <-> busy status OOF; busy otherwise. A component's busy status (X-MICROSOFT-CDO-BUSYSTATUS,
+  a sync's ``show_as``) decides showAs when set: FREE, TENTATIVE, BUSY, OOF. sensitivity ``private``/``personal`` <-> ``CLASS:PRIVATE``, ``confidential`` <->
   ``CONFIDENTIAL``, ``normal`` <-> no class. ``isCancelled`` reads as ``STATUS:CANCELLED``.
 * body (text) <-> description (html bodies are read as text), location.displayName,
   categories, attendees (type <-> role, status.response <-> partstat), organizer (only
@@ -53,6 +54,8 @@ _PARTSTAT = {
 }
 _RESPONSE = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentativelyAccepted"}
 _ROLE = {"required": "REQ-PARTICIPANT", "optional": "OPT-PARTICIPANT", "resource": "NON-PARTICIPANT"}
+_GRAPH_SHOW_AS = {"FREE": "free", "TENTATIVE": "tentative", "BUSY": "busy", "OOF": "oof"}
+"""A component's busy status as Graph's showAs (a cancelled one shows as free)."""
 _TYPE = {
     "REQ-PARTICIPANT": "required",
     "CHAIR": "required",
@@ -207,6 +210,7 @@ def component_from_graph(obj: dict[str, Any], *, zone_hint: str | None = None) -
         organizer=organizer if attendees else "",
         attendees=attendees,
         categories=tuple(str(c) for c in obj.get("categories") or []),
+        busy_status="OOF" if show_as == "oof" else "",
     )
 
 
@@ -308,7 +312,9 @@ def to_graph(
         "start": start,
         "end": end,
         "isAllDay": c.all_day,
-        "showAs": "free"
+        "showAs": _GRAPH_SHOW_AS[c.busy_status]
+        if c.busy_status in _GRAPH_SHOW_AS and c.status.upper() != "CANCELLED"
+        else "free"
         if c.transparent or c.status.upper() == "CANCELLED"
         else ("tentative" if c.status.upper() == "TENTATIVE" else "busy"),
         "sensitivity": {"PRIVATE": "private", "CONFIDENTIAL": "confidential"}.get(c.klass.upper(), "normal"),
@@ -363,8 +369,12 @@ def kept(event: Event, *, floating_zone: str = "UTC", owner: str = "") -> Event:
     master = event.components[0] if event.components and event.components[0].recurrence_id is None else None
 
     def one(c: Component, *, is_master: bool) -> Component:
-        transparent = c.transparent or c.status.upper() == "CANCELLED"
-        status = "TENTATIVE" if c.status.upper() == "TENTATIVE" and not transparent else "CONFIRMED"
+        shown = _GRAPH_SHOW_AS.get(c.busy_status) if c.status.upper() != "CANCELLED" else None
+        if shown is None:
+            transparent = c.transparent or c.status.upper() == "CANCELLED"
+            status = "TENTATIVE" if c.status.upper() == "TENTATIVE" and not transparent else "CONFIRMED"
+        else:
+            transparent, status = shown == "free", "TENTATIVE" if shown == "tentative" else "CONFIRMED"
         attendees = tuple(
             Attendee(
                 a.email,
@@ -386,6 +396,7 @@ def kept(event: Event, *, floating_zone: str = "UTC", owner: str = "") -> Event:
             url=c.url if is_master else "",
             created=None,
             last_modified=None,
+            busy_status="OOF" if shown == "oof" else "",
         )
 
     if master is None or not master.rrule:

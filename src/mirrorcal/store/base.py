@@ -1,4 +1,5 @@
-"""The state store interface: cursors, cached items, mirrors, runs, history, connections, accounts, feeds.
+"""The state store interface: cursors, cached items, mirrors, runs, history, connections, accounts, feeds,
+webhooks.
 
 Every method commits before it returns, so a crash right after a provider write and its
 ``save_mirror`` loses nothing, and a crash between them is healed by the mirror's derived id.
@@ -174,6 +175,71 @@ class FeedRow:
     user_id: int
     token_hash: str
     created: datetime
+
+
+WEBHOOK_EVENTS = ("conflict.detected", "sync.failed", "connection.needs_reauth")
+"""The account events a webhook endpoint may ask for (a "ping" test can always be sent)."""
+DELIVERY_STATES = ("pending", "delivered", "failed")
+"""What a webhook delivery's ``state`` may be."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRow:
+    """One outbound webhook endpoint of an account.
+
+    ``events`` is a subset of ``WEBHOOK_EVENTS`` (in that order); ``secret`` is ALREADY
+    ENCRYPTED signing-secret text (``mirrorcal.secrets.Vault``); ``disabled_reason`` says in
+    plain words why ``active`` went off when the app turned it off (a receiver's 410), else "".
+    """
+
+    id: int
+    user_id: int
+    url: str
+    events: tuple[str, ...]
+    description: str
+    secret: str
+    active: bool
+    disabled_reason: str
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One event to deliver (or delivered) to one endpoint.
+
+    ``body`` is the exact JSON text POSTed; ``state`` one of ``DELIVERY_STATES``; ``next_at``
+    when a pending delivery is due (None once it is delivered or failed); ``attempts`` how many
+    POSTs were made; ``last_status`` the receiver's last HTTP status (None: no answer) and
+    ``last_error`` why the last attempt failed, in plain words ("" when it did not).
+    """
+
+    id: int
+    webhook_id: int
+    user_id: int
+    event_id: str
+    kind: str
+    body: str
+    state: str
+    attempts: int
+    created: datetime
+    next_at: datetime | None
+    last_at: datetime | None = None
+    last_status: int | None = None
+    last_error: str = ""
+
+
+def check_webhook_events(events: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``events`` in ``WEBHOOK_EVENTS`` order; raises ``StoreError`` for an unknown one or none."""
+    unknown = [e for e in events if e not in WEBHOOK_EVENTS]
+    if unknown or not events:
+        raise StoreError(f"webhook events must be some of {', '.join(WEBHOOK_EVENTS)}, not {list(events)!r}")
+    return tuple(e for e in WEBHOOK_EVENTS if e in events)
+
+
+def check_delivery_state(state: str) -> None:
+    """Raise ``StoreError`` unless ``state`` is one of ``DELIVERY_STATES``."""
+    if state not in DELIVERY_STATES:
+        raise StoreError(f"delivery state must be one of {', '.join(DELIVERY_STATES)}, not {state!r}")
 
 
 def as_utc(at: datetime) -> datetime:
@@ -403,6 +469,70 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete_feed(self, user_id: int) -> bool:
         """Turn the user's feed off; False (and nothing changes) when it was off."""
+
+    # outbound webhooks ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_webhook(
+        self, user_id: int, url: str, events: tuple[str, ...], description: str, secret: str, at: datetime
+    ) -> WebhookRow:
+        """Add an active endpoint created ``at`` and return it with its new id.
+
+        Raises ``StoreError`` for an unknown user, events not in ``WEBHOOK_EVENTS`` (or none) or
+        a naive ``at``."""
+
+    @abc.abstractmethod
+    def webhook(self, user_id: int, webhook_id: int) -> WebhookRow | None:
+        """The endpoint ``webhook_id`` if it is ``user_id``'s, else None."""
+
+    @abc.abstractmethod
+    def webhooks(self, user_id: int | None = None) -> list[WebhookRow]:
+        """The user's endpoints (every user's when None), oldest first (by id)."""
+
+    @abc.abstractmethod
+    def update_webhook(self, row: WebhookRow) -> bool:
+        """Store ``row``'s url, events, description, secret, active and disabled_reason for the
+        endpoint ``row.id`` if it is ``row.user_id``'s; False (nothing changes) otherwise.
+
+        Raises ``StoreError`` for events not in ``WEBHOOK_EVENTS`` (or none)."""
+
+    @abc.abstractmethod
+    def delete_webhook(self, user_id: int, webhook_id: int) -> bool:
+        """Drop the endpoint and its deliveries if it is ``user_id``'s; False otherwise."""
+
+    @abc.abstractmethod
+    def enqueue_delivery(self, webhook_id: int, event_id: str, kind: str, body: str, at: datetime) -> DeliveryRow | None:
+        """Add a pending delivery of event ``event_id`` to the endpoint, due ``at``; None (and
+        nothing changes) when this event was already enqueued for this endpoint.
+
+        Raises ``StoreError`` for an unknown endpoint or a naive ``at``."""
+
+    @abc.abstractmethod
+    def due_deliveries(self, now: datetime, limit: int = 50) -> list[DeliveryRow]:
+        """Pending deliveries with ``next_at <= now``, the most overdue first."""
+
+    @abc.abstractmethod
+    def next_delivery_at(self) -> datetime | None:
+        """The earliest ``next_at`` of every pending delivery, None when there is none."""
+
+    @abc.abstractmethod
+    def record_attempt(
+        self,
+        delivery_id: int,
+        *,
+        state: str,
+        attempts: int,
+        next_at: datetime | None,
+        at: datetime,
+        status: int | None,
+        error: str,
+    ) -> None:
+        """Store the outcome of an attempt on delivery ``delivery_id``.
+
+        Raises ``StoreError`` for an unknown delivery or state, or a naive datetime."""
+
+    @abc.abstractmethod
+    def deliveries(self, user_id: int, webhook_id: int | None = None, limit: int = 20) -> list[DeliveryRow]:
+        """The user's deliveries (of one endpoint when ``webhook_id`` is given), newest first."""
 
     def close(self) -> None:
         """Release connections."""

@@ -14,15 +14,19 @@ from mirrorcal.store.base import (
     ApiTokenRow,
     CachedItem,
     ConnectionRow,
+    DeliveryRow,
     FeedRow,
     HistoryRow,
     MirrorRow,
     RunRow,
     Store,
     UserRow,
+    WebhookRow,
     WebSessionRow,
     check_connection_state,
+    check_delivery_state,
     check_plan,
+    check_webhook_events,
     email_key,
     prepare_connection,
 )
@@ -51,6 +55,9 @@ class MemoryStore(Store):
         self._api_tokens: dict[int, ApiTokenRow] = {}
         self._workspaces: dict[int, str] = {}
         self._feeds: dict[int, FeedRow] = {}
+        self._webhooks: dict[int, WebhookRow] = {}
+        self._deliveries: dict[int, DeliveryRow] = {}
+        self._hook_ids = itertools.count(1)  # webhooks and deliveries
         self._ids = itertools.count(1)  # users and API tokens; like a database sequence, never reused
 
     # calendars ------------------------------------------------------------------------------
@@ -315,6 +322,98 @@ class MemoryStore(Store):
     def delete_feed(self, user_id: int) -> bool:
         with self._lock:
             return self._feeds.pop(user_id, None) is not None
+
+    # outbound webhooks ---------------------------------------------------------------------
+    def create_webhook(
+        self, user_id: int, url: str, events: tuple[str, ...], description: str, secret: str, at: datetime
+    ) -> WebhookRow:
+        kinds = check_webhook_events(events)
+        created = _utc(at)
+        with self._lock:
+            self._known_user(user_id)
+            row = WebhookRow(next(self._hook_ids), user_id, url, kinds, description, secret, True, "", created)
+            self._webhooks[row.id] = row
+            return row
+
+    def webhook(self, user_id: int, webhook_id: int) -> WebhookRow | None:
+        with self._lock:
+            row = self._webhooks.get(webhook_id)
+            return row if row is not None and row.user_id == user_id else None
+
+    def webhooks(self, user_id: int | None = None) -> list[WebhookRow]:
+        with self._lock:
+            return [r for _, r in sorted(self._webhooks.items()) if user_id is None or r.user_id == user_id]
+
+    def update_webhook(self, row: WebhookRow) -> bool:
+        kinds = check_webhook_events(row.events)
+        with self._lock:
+            old = self.webhook(row.user_id, row.id)
+            if old is None:
+                return False
+            self._webhooks[row.id] = replace(row, events=kinds, created=old.created)
+            return True
+
+    def delete_webhook(self, user_id: int, webhook_id: int) -> bool:
+        with self._lock:
+            if self.webhook(user_id, webhook_id) is None:
+                return False
+            del self._webhooks[webhook_id]
+            for key in [k for k, d in self._deliveries.items() if d.webhook_id == webhook_id]:
+                del self._deliveries[key]
+            return True
+
+    def enqueue_delivery(self, webhook_id: int, event_id: str, kind: str, body: str, at: datetime) -> DeliveryRow | None:
+        due = _utc(at)
+        with self._lock:
+            hook = self._webhooks.get(webhook_id)
+            if hook is None:
+                raise StoreError(f"no webhook {webhook_id}")
+            if any(d.webhook_id == webhook_id and d.event_id == event_id for d in self._deliveries.values()):
+                return None
+            row = DeliveryRow(next(self._hook_ids), webhook_id, hook.user_id, event_id, kind, body, "pending", 0, due, due)
+            self._deliveries[row.id] = row
+            return row
+
+    def due_deliveries(self, now: datetime, limit: int = 50) -> list[DeliveryRow]:
+        at = _utc(now)
+        with self._lock:
+            due = [d for d in self._deliveries.values() if d.state == "pending" and d.next_at is not None and d.next_at <= at]
+        return sorted(due, key=lambda d: (d.next_at, d.id))[: max(limit, 0)]
+
+    def next_delivery_at(self) -> datetime | None:
+        with self._lock:
+            return min((d.next_at for d in self._deliveries.values() if d.state == "pending" and d.next_at), default=None)
+
+    def record_attempt(
+        self,
+        delivery_id: int,
+        *,
+        state: str,
+        attempts: int,
+        next_at: datetime | None,
+        at: datetime,
+        status: int | None,
+        error: str,
+    ) -> None:
+        check_delivery_state(state)
+        last = _utc(at)
+        due = None if next_at is None else _utc(next_at)
+        with self._lock:
+            row = self._deliveries.get(delivery_id)
+            if row is None:
+                raise StoreError(f"no delivery {delivery_id}")
+            self._deliveries[delivery_id] = replace(
+                row, state=state, attempts=attempts, next_at=due, last_at=last, last_status=status, last_error=error
+            )
+
+    def deliveries(self, user_id: int, webhook_id: int | None = None, limit: int = 20) -> list[DeliveryRow]:
+        with self._lock:
+            mine = [
+                d
+                for d in self._deliveries.values()
+                if d.user_id == user_id and (webhook_id is None or d.webhook_id == webhook_id)
+            ]
+        return sorted(mine, key=lambda d: d.id, reverse=True)[: max(limit, 0)]
 
     def _known_user(self, user_id: int) -> UserRow:
         """The user ``user_id``; raises ``StoreError`` when there is none (the database's foreign key)."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     Engine,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     delete,
     event,
@@ -40,16 +42,20 @@ from mirrorcal.store.base import (
     ApiTokenRow,
     CachedItem,
     ConnectionRow,
+    DeliveryRow,
     FeedRow,
     HistoryRow,
     MirrorRow,
     RunRow,
     Store,
     UserRow,
+    WebhookRow,
     WebSessionRow,
     as_utc,
     check_connection_state,
+    check_delivery_state,
     check_plan,
+    check_webhook_events,
     email_key,
     prepare_connection,
 )
@@ -57,7 +63,7 @@ from mirrorcal.store.base import (
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 """The newest migration; a database already there is opened without loading Alembic (a test
 keeps this equal to the migrations' head)."""
 
@@ -233,6 +239,45 @@ class FeedModel(Base):
     created: Mapped[datetime]
 
 
+class WebhookModel(Base):
+    """An account's outbound webhook endpoint; ``secret`` is Fernet token text, ``events`` a
+    space-separated subset of ``WEBHOOK_EVENTS``."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[str]
+    description: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean)
+    disabled_reason: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime]
+
+
+class WebhookDeliveryModel(Base):
+    """One event for one endpoint: its exact body, how the attempts went, when the next is due."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id"),
+        Index("ix_webhook_deliveries_state_next_at", "state", "next_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str]
+    kind: Mapped[str]
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str]
+    attempts: Mapped[int]
+    created: Mapped[datetime]
+    next_at: Mapped[datetime | None]
+    last_at: Mapped[datetime | None]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str] = mapped_column(Text)
+
+
 _calendars: Table = CalendarStateModel.__table__  # type: ignore[assignment]
 _items: Table = ItemModel.__table__  # type: ignore[assignment]
 _mirrors: Table = MirrorModel.__table__  # type: ignore[assignment]
@@ -245,6 +290,8 @@ _web_sessions: Table = WebSessionModel.__table__  # type: ignore[assignment]
 _api_tokens: Table = ApiTokenModel.__table__  # type: ignore[assignment]
 _workspaces: Table = WorkspaceModel.__table__  # type: ignore[assignment]
 _feeds: Table = FeedModel.__table__  # type: ignore[assignment]
+_webhooks: Table = WebhookModel.__table__  # type: ignore[assignment]
+_deliveries: Table = WebhookDeliveryModel.__table__  # type: ignore[assignment]
 
 
 # engine and migrations ------------------------------------------------------------------------
@@ -669,8 +716,131 @@ class SqlStore(Store):
             row = conn.execute(select(_feeds).where(where)).mappings().first()
             return None if row is None else FeedRow(row["user_id"], row["token_hash"], row["created"])
 
+    # outbound webhooks ---------------------------------------------------------------------
+    def create_webhook(
+        self, user_id: int, url: str, events: tuple[str, ...], description: str, secret: str, at: datetime
+    ) -> WebhookRow:
+        kinds = check_webhook_events(events)
+        created = as_utc(at)
+        values: dict[str, Any] = {"user_id": user_id, "url": url, "events": " ".join(kinds), "description": description}
+        values |= {"secret": secret, "active": True, "disabled_reason": "", "created": created}
+        with self._write("create webhook") as conn:
+            key = conn.execute(insert(_webhooks).values(values)).inserted_primary_key
+            if key is None:
+                raise StoreError("the database returned no id for the new webhook")
+            return WebhookRow(int(key[0]), user_id, url, kinds, description, secret, True, "", created)
+
+    def webhook(self, user_id: int, webhook_id: int) -> WebhookRow | None:
+        stmt = select(_webhooks).where(_webhooks.c.id == webhook_id, _webhooks.c.user_id == user_id)
+        with self._read("read webhook") as conn:
+            row = conn.execute(stmt).mappings().first()
+            return None if row is None else _to_webhook(row)
+
+    def webhooks(self, user_id: int | None = None) -> list[WebhookRow]:
+        stmt = select(_webhooks).order_by(_webhooks.c.id)
+        if user_id is not None:
+            stmt = stmt.where(_webhooks.c.user_id == user_id)
+        with self._read("read webhooks") as conn:
+            return [_to_webhook(row) for row in conn.execute(stmt).mappings()]
+
+    def update_webhook(self, row: WebhookRow) -> bool:
+        kinds = check_webhook_events(row.events)
+        values: dict[str, Any] = {"url": row.url, "events": " ".join(kinds), "description": row.description}
+        values["secret"] = row.secret
+        values |= {"active": row.active, "disabled_reason": row.disabled_reason}
+        stmt = update(_webhooks).where(_webhooks.c.id == row.id, _webhooks.c.user_id == row.user_id).values(values)
+        with self._write("update webhook") as conn:
+            return bool(conn.execute(stmt).rowcount)
+
+    def delete_webhook(self, user_id: int, webhook_id: int) -> bool:
+        with self._write("delete webhook") as conn:
+            mine = select(_webhooks.c.id).where(_webhooks.c.id == webhook_id, _webhooks.c.user_id == user_id)
+            if conn.execute(mine).first() is None:
+                return False
+            conn.execute(delete(_deliveries).where(_deliveries.c.webhook_id == webhook_id))
+            return bool(conn.execute(delete(_webhooks).where(_webhooks.c.id == webhook_id)).rowcount)
+
+    def enqueue_delivery(self, webhook_id: int, event_id: str, kind: str, body: str, at: datetime) -> DeliveryRow | None:
+        due = as_utc(at)
+        with self._write("enqueue delivery") as conn:
+            owner = conn.scalar(select(_webhooks.c.user_id).where(_webhooks.c.id == webhook_id))
+            if owner is None:
+                raise StoreError(f"no webhook {webhook_id}")
+            seen = select(_deliveries.c.id).where(_deliveries.c.webhook_id == webhook_id, _deliveries.c.event_id == event_id)
+            if conn.execute(seen).first() is not None:
+                return None
+            values: dict[str, Any] = {"webhook_id": webhook_id, "user_id": int(owner), "event_id": event_id}
+            values |= {"kind": kind, "body": body}
+            values |= {"state": "pending", "attempts": 0, "created": due, "next_at": due, "last_error": ""}
+            try:
+                with conn.begin_nested():
+                    key = conn.execute(insert(_deliveries).values(values)).inserted_primary_key
+            except IntegrityError:  # another process enqueued the same event for this endpoint just now
+                return None
+            if key is None:
+                raise StoreError("the database returned no id for the new delivery")
+            return DeliveryRow(int(key[0]), webhook_id, int(owner), event_id, kind, body, "pending", 0, due, due)
+
+    def due_deliveries(self, now: datetime, limit: int = 50) -> list[DeliveryRow]:
+        if limit <= 0:
+            return []
+        stmt = (
+            select(_deliveries)
+            .where(_deliveries.c.state == "pending", _deliveries.c.next_at <= as_utc(now))
+            .order_by(_deliveries.c.next_at, _deliveries.c.id)
+            .limit(limit)
+        )
+        with self._read("read due deliveries") as conn:
+            return [_to_delivery(row) for row in conn.execute(stmt).mappings()]
+
+    def next_delivery_at(self) -> datetime | None:
+        stmt = select(_deliveries.c.next_at).where(_deliveries.c.state == "pending").order_by(_deliveries.c.next_at)
+        with self._read("read next delivery") as conn:
+            return conn.scalar(stmt.limit(1))
+
+    def record_attempt(
+        self,
+        delivery_id: int,
+        *,
+        state: str,
+        attempts: int,
+        next_at: datetime | None,
+        at: datetime,
+        status: int | None,
+        error: str,
+    ) -> None:
+        check_delivery_state(state)
+        values: dict[str, Any] = {"state": state, "attempts": attempts}
+        values["next_at"] = None if next_at is None else as_utc(next_at)
+        values |= {"last_at": as_utc(at), "last_status": status, "last_error": error}
+        with self._write("record delivery attempt") as conn:
+            if conn.execute(update(_deliveries).where(_deliveries.c.id == delivery_id).values(values)).rowcount == 0:
+                raise StoreError(f"no delivery {delivery_id}")
+
+    def deliveries(self, user_id: int, webhook_id: int | None = None, limit: int = 20) -> list[DeliveryRow]:
+        if limit <= 0:
+            return []
+        stmt = select(_deliveries).where(_deliveries.c.user_id == user_id).order_by(_deliveries.c.id.desc()).limit(limit)
+        if webhook_id is not None:
+            stmt = stmt.where(_deliveries.c.webhook_id == webhook_id)
+        with self._read("read deliveries") as conn:
+            return [_to_delivery(row) for row in conn.execute(stmt).mappings()]
+
 
 # helpers --------------------------------------------------------------------------------------
+_DELIVERY_FIELDS = DeliveryRow.__slots__  # type: ignore[attr-defined]
+
+
+def _to_webhook(row: Any) -> WebhookRow:
+    events = tuple(str(row["events"]).split())
+    return WebhookRow(
+        row["id"], row["user_id"], row["url"], events, row["description"], row["secret"], bool(row["active"]),
+        row["disabled_reason"], row["created"],
+    )  # fmt: skip
+
+
+def _to_delivery(row: Any) -> DeliveryRow:
+    return DeliveryRow(**{name: row[name] for name in _DELIVERY_FIELDS})
 _WEB_SESSION_FIELDS = WebSessionRow.__slots__  # type: ignore[attr-defined]
 _API_TOKEN_FIELDS = ApiTokenRow.__slots__  # type: ignore[attr-defined]
 

@@ -24,6 +24,7 @@ from ..errors import (
     CursorExpiredError,
     MirrorcalError,
     NotFoundError,
+    ProviderError,
 )
 from ..model import Event
 from ..providers.base import Calendar, Listing
@@ -111,6 +112,9 @@ class Engine:
         """Called with (sync, number of writes) once a sync has planned; for progress bars."""
         self.on_applied: Callable[[str], None] | None = None
         """Called with the sync's name after each write it applied."""
+        self.on_read: Callable[[str, ProviderError | None], None] | None = None
+        """Called with a calendar's name after each read of it: the ProviderError that stopped
+        the read, or None when it was read (a connection's state is about its calendars)."""
 
     # refreshing -----------------------------------------------------------------------------
     async def refresh(self, name: str, *, allow_empty: bool = False) -> Refresh:
@@ -127,10 +131,17 @@ class Engine:
             known = {href: item.etag for href, item in cache.items() if item.error is None}
             cursor = self.store.get_cursor(name)
             try:
-                listing = await calendar.list_changes(cursor, known)
-            except CursorExpiredError:
-                log.info("calendar %s: cursor expired, listing everything", name)
-                listing = await calendar.list_changes(None, known)
+                try:
+                    listing = await calendar.list_changes(cursor, known)
+                except CursorExpiredError:
+                    log.info("calendar %s: cursor expired, listing everything", name)
+                    listing = await calendar.list_changes(None, known)
+            except ProviderError as exc:
+                if self.on_read is not None:
+                    self.on_read(name, exc)
+                raise
+            if self.on_read is not None:
+                self.on_read(name, None)
             return self._absorb(name, cache, cursor, listing, allow_empty)
 
     def _absorb(

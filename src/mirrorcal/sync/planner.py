@@ -156,10 +156,11 @@ def source_hash(spec: SyncSpec, content_hash: str) -> str:
 
 
 def build_mirror(spec: SyncSpec, event: Event, uid: str) -> Event:
-    """The mirror of ``event`` under ``spec``'s privacy mode; the marker is the mirror's id."""
+    """The mirror of ``event`` under ``spec``'s privacy mode, showing as ``spec.shows_as``; the
+    marker is the mirror's id."""
     if spec.privacy is Privacy.FULL:
-        return ical.full_copy(event, uid=uid, marker=uid)
-    return private_copy(event, uid=uid, marker=uid, title=spec.title)
+        return ical.with_show_as(ical.full_copy(event, uid=uid, marker=uid), spec.shows_as)
+    return ical.with_show_as(private_copy(event, uid=uid, marker=uid, title=spec.title), spec.shows_as)
 
 
 def ineligible(spec: SyncSpec, source: SourceEvent, now: datetime, tz: ZoneInfo) -> str | None:

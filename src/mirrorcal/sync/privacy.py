@@ -9,7 +9,8 @@ def private_copy(event: Event, *, uid: str, marker: str, title: str) -> Event:
     """A new Event holding only what a client may see of ``event``.
 
     Allowed: start, end (hence the all-day flag), recurrence timing (RRULE, EXDATE, RDATE,
-    each override's recurrence id and times), busy/free, cancelled overrides, CLASS:PRIVATE
+    each override's recurrence id and times), busy/free (and its busy status: tentative, out of
+    office), cancelled overrides, CLASS:PRIVATE
     and the neutral ``title``. Nothing is copied by default: a field added to ``Component``
     later stays out of private mirrors until it is named here. ``raw`` is never carried over.
     """
@@ -21,6 +22,7 @@ def private_copy(event: Event, *, uid: str, marker: str, title: str) -> Event:
             summary=title,
             status="CANCELLED" if c.status.upper() == "CANCELLED" else "CONFIRMED",
             transparent=c.transparent,
+            busy_status=c.busy_status,
             klass="PRIVATE",
             rrule=tuple(_timing_only(rule) for rule in c.rrule),
             exdates=c.exdates,

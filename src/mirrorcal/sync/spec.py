@@ -22,6 +22,15 @@ class Filters:
     exclude_titles: tuple[re.Pattern[str], ...] = ()
 
 
+SHOW_AS = ("busy", "free", "tentative", "oof", "original")
+"""What a sync's mirrors show as (``show_as``); "oof" is out of office."""
+
+
+def default_show_as(privacy: Privacy) -> str:
+    """"original" for full copies, "busy" for private ones."""
+    return "original" if privacy is Privacy.FULL else "busy"
+
+
 @dataclass(frozen=True, slots=True)
 class SyncSpec:
     """One direction of one sync.
@@ -44,6 +53,13 @@ class SyncSpec:
     pair: str | None = None
     paused: bool = False
     """A paused sync is kept (its mirrors stay) but never runs until resumed."""
+    show_as: str = ""
+    """One of ``SHOW_AS``; "" for the privacy's default (``default_show_as``)."""
+
+    @property
+    def shows_as(self) -> str:
+        """What the mirrors show as: ``show_as``, else the privacy's default."""
+        return self.show_as or default_show_as(self.privacy)
 
     @property
     def settings_hash(self) -> str:
@@ -59,5 +75,6 @@ class SyncSpec:
             str(f.window_days),
             "|".join(p.pattern for p in f.exclude_titles),
             ",".join(sorted(self.owner_emails)),
+            self.shows_as,
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]

@@ -22,6 +22,12 @@ from .deps import ApiSetup
 from .setup import CalendarForm, CheckResult, Choose, NotFound, PlanLimitReached, Refused, Setup, SyncForm
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+ShowAs = Literal["busy", "free", "tentative", "oof", "original"]
+_SHOW_AS_DOC = (
+    "What the copies show the time as: busy, free, tentative, oof (out of office) or original; "
+    "null for the usual (busy for private copies, as the original for full ones). Google "
+    "calendars show tentative and oof as busy."
+)
 
 
 class CheckOut(BaseModel):
@@ -71,6 +77,7 @@ class SyncBase(BaseModel):
     window_days: int = Field(default=180, ge=1)
     exclude_titles: list[str] = []
     paused: bool = False
+    show_as: ShowAs | None = Field(default=None, description=_SHOW_AS_DOC)
 
 
 class SyncCreate(SyncBase):
@@ -95,6 +102,7 @@ class SyncUpdate(BaseModel):
     window_days: int | None = Field(default=None, ge=1)
     exclude_titles: list[str] | None = None
     paused: bool | None = None
+    show_as: ShowAs | Literal[""] | None = Field(default=None, description=_SHOW_AS_DOC + ' Send "" to go back to the usual.')
 
 
 class RunOut(BaseModel):
@@ -171,6 +179,7 @@ def _sync(setup: Setup, s: SyncEntry) -> SyncPublic:
         title=s.title or "", on_target_delete=s.on_target_delete, skip_free=s.skip_free,  # type: ignore[arg-type]
         skip_declined=s.skip_declined, skip_all_day=s.skip_all_day, working_hours=s.working_hours,
         window_days=s.window_days, exclude_titles=s.exclude_titles, paused=s.paused,
+        show_as=s.show_as or None,  # type: ignore[arg-type]
         last_run=None if run is None else RunOut(
             at=run.at, running=run.running, ok=run.ok, created=run.created, updated=run.updated,
             deleted=run.deleted, skipped=run.skipped, failed=run.failed, errors=run.errors,
@@ -250,7 +259,7 @@ def list_syncs(setup: ApiSetup) -> SyncList:
 )
 def create_sync(body: SyncCreate, setup: ApiSetup) -> SyncPublic:
     try:
-        entry = setup.add_sync(SyncForm(**body.model_dump()))
+        entry = setup.add_sync(SyncForm(**(body.model_dump() | {"show_as": body.show_as or ""})))
     except Refused as exc:
         raise _bad(exc) from None
     except PlanLimitReached as exc:

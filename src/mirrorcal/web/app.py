@@ -66,6 +66,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
         try:
             app.state.events.bind(asyncio.get_running_loop())
             if settings.worker:
+                await hooks.start_sender(app, app.state.store)  # before the worker: it listens to its events
                 worker = SyncWorker(app.state.store, settings, events=app.state.events)
                 await worker.start()
                 app.state.worker = worker
@@ -74,6 +75,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
             if worker is not None:
                 app.state.worker = None
                 await worker.stop()
+            await hooks.stop_sender(app)
             app.state.events.bind(None)
             if opened is not None:
                 app.state.store = None
@@ -96,6 +98,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     app.state.worker = None  # the SyncWorker while the app runs with settings.worker
     app.state.checks = {}  # (user id, calendar) -> the last live check, see setup.Setup
     app.state.events = Events()  # what happens in the accounts: the worker publishes, see web.events
+    app.state.webhooks = None  # the WebhookSender while the app runs with settings.worker, see web.hooks
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (auth.router, home.router, calendars.router, syncs.router, tokens.router, api.router, api_setup.router):

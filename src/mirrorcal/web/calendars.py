@@ -11,7 +11,17 @@ from mirrorcal.workspace import CalendarEntry
 
 from .deps import Csrf, PageSetup
 from .pages import render, see_other
-from .setup import ADDABLE_KINDS, COMING_NEXT, KIND_NAMES, CalendarForm, Choose, NotFound, Refused, Setup
+from .setup import (
+    ADDABLE_KINDS,
+    COMING_NEXT,
+    KIND_NAMES,
+    OAUTH_KINDS,
+    CalendarForm,
+    Choose,
+    NotFound,
+    Refused,
+    Setup,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,7 +52,9 @@ def calendars_page(request: Request, csrf: Csrf, setup: PageSetup) -> Response:
 @router.get("/calendars/new")
 def new_calendar_page(request: Request, csrf: Csrf, setup: PageSetup, kind: str = "") -> Response:
     if kind not in ADDABLE_KINDS:
-        context = {"active": "calendars", "kinds": KIND_NAMES, "addable": ADDABLE_KINDS, "coming": COMING_NEXT}
+        if kind in OAUTH_KINDS:  # signing in comes first: the connections page takes it from there
+            return see_other(request, f"/connections/new/{kind}")
+        context = {"active": "calendars", "kinds": KIND_NAMES, "addable": ADDABLE_KINDS, "coming": COMING_NEXT, "oauth": OAUTH_KINDS}
         return render(request, "calendar_kind.html", context)
     return render(request, "calendar_new.html", {"active": "calendars", "kind": kind, "kinds": KIND_NAMES, "values": {"kind": kind}})
 

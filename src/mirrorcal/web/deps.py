@@ -36,6 +36,12 @@ MAX_TOKEN_LENGTH = 256  # anything longer is not one of ours; do not hash it
 TOUCH_EVERY = timedelta(minutes=1)  # how stale an API token's last_used may get (spares writes)
 
 
+def row_id(value: int) -> bool:
+    """Whether ``value`` can name a stored row at all (a database integer id); anything else is
+    simply not found, never asked of the database (SQLite raises OverflowError past 2**63)."""
+    return 0 < value < 2**63
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

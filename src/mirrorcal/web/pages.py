@@ -38,6 +38,7 @@ FLASHES = {
     "calendar-checked": "The calendar was checked; its state is shown below.",
     "calendar-removed": "The calendar was removed. Its stored password was deleted.",
     "sync-created": "The sync was created. It copies events from its next run.",
+    "guided-created": "Your syncs were created: each client's events come to your personal calendar, and your time goes back to each client as Busy.",
     "sync-saved": "The sync's settings were saved. Its copies follow them from its next run.",
     "sync-paused": "The sync is paused. Its copies stay where they are.",
     "sync-resumed": "The sync runs again.",

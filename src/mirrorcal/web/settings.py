@@ -25,7 +25,8 @@ class WebSettings(BaseSettings):
     secure_cookies: bool = False
     """Mark cookies ``Secure``: turn on whenever the app is served over HTTPS."""
     demo: bool = True
-    """The app runs as a local demo (documented with the demo pages in a later step)."""
+    """``mirrorcal web`` (``make run``) also starts the local demo providers and the demo account
+    (see ``webdemo``); ``MIRRORCAL_DEMO=false`` for real use."""
     icloud_url: str = "https://caldav.icloud.com/"
     """Where iCloud discovery starts (another address only for an emulator in tests or the demo)."""
     password_hash_fast: bool = False

@@ -28,7 +28,9 @@ from .runs import LastChange, LastRun, last_change, last_run
 from .settings import WebSettings
 
 ADDABLE_KINDS = ("caldav", "icloud", "ics")
-COMING_NEXT = ("google", "microsoft")
+OAUTH_KINDS = ("google", "microsoft")
+"""Kinds added by signing in with the provider (``web.connections``), then picking calendars."""
+COMING_NEXT: tuple[str, ...] = ()
 KIND_NAMES = {
     "caldav": "CalDAV",
     "icloud": "iCloud",
@@ -82,6 +84,10 @@ class CalendarForm:
     email: list[str] = field(default_factory=list)
     calendar_url: str = ""
     """The calendar picked among those discovery found (second step)."""
+    connection: str = ""
+    """Google / Microsoft: the stored connection (signed in on the connections page)."""
+    calendar_id: str = ""
+    """Google / Microsoft: the calendar's id in that account."""
 
 
 @dataclass(slots=True)
@@ -102,6 +108,8 @@ class SyncForm:
     window_days: int = 180
     exclude_titles: list[str] = field(default_factory=list)
     paused: bool = False
+    show_as: str = ""
+    """busy, free, tentative, oof or original; "" for the privacy's default."""
 
     def entry(self) -> SyncEntry:
         return SyncEntry(
@@ -119,6 +127,7 @@ class SyncForm:
             window_days=self.window_days,
             exclude_titles=[p for p in (t.strip() for t in self.exclude_titles) if p],
             paused=self.paused,
+            show_as=self.show_as,
         )
 
 
@@ -172,7 +181,7 @@ class Setup:
         self.store.save_workspace(self.user.id, ws.dump(model), _now())
 
     def _runtime(self, model: Workspace) -> Any:
-        return ws.runtime_config(ws.dump(model), self.user.id, self.settings.database_url)
+        return ws.runtime_config(ws.dump(model), self.user.id, self.settings.database_url, oauth=self.settings.oauth())
 
     def _connection(self, name: str) -> str:
         return ws.prefix(self.user.id) + name
@@ -202,8 +211,8 @@ class Setup:
         model = self.workspace()
         name = form.name.strip()
         errors: dict[str, str] = {}
-        if form.kind in COMING_NEXT:
-            raise Refused({"kind": f"{KIND_NAMES[form.kind]} comes next: its sign-in is not available yet."})
+        if form.kind in OAUTH_KINDS:
+            return await self._add_oauth_calendar(model, form)
         if form.kind not in ADDABLE_KINDS:
             raise Refused({"kind": "Choose CalDAV, iCloud or an ICS feed."})
         if not name:
@@ -239,6 +248,42 @@ class Setup:
         result = await self._check(model, entry)
         if not secret and not result.ok:
             raise Refused({"url": result.message})
+        self._save(model)
+        self.run_soon()
+        return entry
+
+    async def _add_oauth_calendar(self, model: Workspace, form: CalendarForm) -> CalendarEntry:
+        """A calendar of a signed-in Google / Microsoft account (``form.connection``), checked live
+        before it is saved. Raises ``Refused``."""
+        name, connection = form.name.strip(), form.connection.strip()
+        stored = self.book.get(self._connection(connection)) if connection else None
+        if stored is None or stored.kind != form.kind:
+            raise Refused({"connection": f"Sign in with {KIND_NAMES[form.kind]} first (Connections → Add {KIND_NAMES[form.kind]})."})
+        errors: dict[str, str] = {}
+        if not name:
+            errors["name"] = "Give the calendar a short name, such as client-a."
+        if not form.calendar_id.strip():
+            errors["calendar_id"] = "Choose one of the account's calendars."
+        if errors:
+            raise Refused(errors)
+        base = self.settings.google_base_url if form.kind == "google" else self.settings.microsoft_base_url
+        entry = CalendarEntry(
+            name=name,
+            kind=form.kind,
+            connection=connection,
+            calendar_id=form.calendar_id.strip(),
+            base_url=base.rstrip("/") or None,
+            client=form.client.strip() or None,
+            email=[e.strip() for e in form.email if e.strip()],
+        )
+        try:
+            model = ws.add_calendar(model, entry)
+        except ConfigError as exc:
+            raise _refused(exc) from None
+        result = await self._check(model, entry)
+        if not result.ok:
+            self.checks.pop((self.user.id, entry.name), None)  # not added: no state to show
+            raise Refused({"calendar_id": result.message})
         self._save(model)
         self.run_soon()
         return entry
@@ -357,6 +402,35 @@ class Setup:
         self.run_soon()
         return entry
 
+    def add_syncs(self, forms: list[SyncForm], clients: dict[str, str] | None = None) -> list[SyncEntry]:
+        """Create every sync of ``forms`` and set the ``client`` label of the calendars named in
+        ``clients`` (an empty label removes it), all in one save: all or nothing. Raises
+        ``PlanLimitReached`` (nothing created) when they would exceed the plan, ``NotFound`` for a
+        labelled calendar that is not the user's and ``Refused`` (nothing changed) for anything
+        the document refuses."""
+        model = self.workspace()
+        for name, label in (clients or {}).items():
+            calendar = model.calendar(name)
+            if calendar is None:
+                raise NotFound(name)
+            calendar.client = label.strip() or None
+        left = ws.plan_limit(self.user.plan) - ws.syncs_used(model)
+        if len(forms) > left:
+            raise PlanLimitReached(f"These need {len(forms)} syncs and your plan has {max(left, 0)} left.")
+        entries = [form.entry() for form in forms]
+        try:
+            model = ws.validated(model)
+            for entry in entries:
+                if model.sync(entry.name) is not None:
+                    raise Refused({"name": f"You already have a sync named '{entry.name}'."})
+                model = ws.add_sync(model, entry, self.user.plan)
+        except ConfigError as exc:
+            raise _refused(exc) from None
+        self._save(model)
+        if entries:
+            self.run_soon()
+        return entries
+
     def update_sync(self, name: str, changes: dict[str, Any]) -> SyncEntry:
         """Change the settings of sync ``name``; its name, calendars and direction stay (its
         copies belong to them). Raises ``NotFound`` and ``Refused``."""
@@ -366,6 +440,7 @@ class Setup:
             raise NotFound(name)
         fixed = {"name", "source", "target", "two_way"}
         entry = replace(old, **{k: v for k, v in changes.items() if k not in fixed})
+        entry.title = (entry.title or "").strip() or None  # an empty title field: the default, "Busy"
         if entry.privacy == "full":
             entry.title = None
         try:

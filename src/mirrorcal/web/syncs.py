@@ -22,6 +22,14 @@ PRIVACY_CHOICES = {
     "private": "Private: a “Busy” block, nothing else",
     "custom": "Private with a title of your choice",
 }
+SHOW_AS_CHOICES = {
+    "": "Usual: busy if private, as the original if full",
+    "busy": "Busy",
+    "free": "Free (the time stays open)",
+    "tentative": "Tentative",
+    "oof": "Out of office",
+    "original": "As the original shows",
+}
 CHECKBOXES = ("two_way", "skip_free", "skip_declined", "skip_all_day")
 
 
@@ -51,7 +59,7 @@ def _values(entry: SyncEntry) -> dict[str, Any]:
 def _form(data: FormData, base: SyncEntry | None = None) -> tuple[SyncForm, dict[str, Any], dict[str, str]]:
     """The sync a submitted form describes, the values to show again, and problems found on the way."""
     values: dict[str, Any] = {k: str(data.get(k, "")) for k in ("name", "source", "target", "privacy", "title",
-                                                              "on_target_delete", "working_hours", "window_days", "exclude_titles")}
+                                                              "on_target_delete", "working_hours", "window_days", "exclude_titles", "show_as")}
     values |= {k: data.get(k) == "on" for k in CHECKBOXES}
     values["paused"] = base.paused if base is not None else False
     if base is not None:
@@ -64,6 +72,8 @@ def _form(data: FormData, base: SyncEntry | None = None) -> tuple[SyncForm, dict
         window = 180
     if values["privacy"] not in PRIVACY_CHOICES:
         errors["privacy"] = "Choose what the copies show."
+    if values["show_as"] not in SHOW_AS_CHOICES:
+        errors["show_as"] = "Choose how the copies' time shows."
     form = SyncForm(
         name=values["name"],
         source=values["source"],
@@ -79,6 +89,7 @@ def _form(data: FormData, base: SyncEntry | None = None) -> tuple[SyncForm, dict
         window_days=window,
         exclude_titles=values["exclude_titles"].splitlines(),
         paused=values["paused"],
+        show_as=values["show_as"],
     )
     return form, values, errors
 
@@ -91,6 +102,7 @@ def _page(request: Request, setup: Setup, values: dict[str, Any], errors: dict[s
         "editing": editing,
         "calendars": setup.workspace().calendars,
         "privacy_choices": PRIVACY_CHOICES,
+        "show_as_choices": SHOW_AS_CHOICES,
     } | usage(setup)
     return render(request, "sync_form.html", context, status_code=status_code)
 

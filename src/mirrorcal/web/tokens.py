@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from mirrorcal.accounts import new_token, token_hash
 
-from .deps import Csrf, CurrentUser, StoreDep, utcnow
+from .deps import Csrf, CurrentUser, StoreDep, row_id, utcnow
 from .pages import render, see_other
 
 router = APIRouter(prefix="/account/tokens", include_in_schema=False)
@@ -52,6 +52,6 @@ def create_token(
 
 @router.post("/{token_id}/delete")
 def delete_token(request: Request, csrf: Csrf, user: CurrentUser, store: StoreDep, token_id: int) -> Response:
-    if not store.delete_api_token(user.id, token_id):
+    if not row_id(token_id) or not store.delete_api_token(user.id, token_id):
         raise HTTPException(404, "There is no such token. It may have been deleted already.")
     return see_other(request, "/account/tokens", "token-deleted")

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time as clock
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,10 +28,18 @@ from mirrorcal import workspace as ws
 from mirrorcal.bootstrap import Credentials, build_engine
 from mirrorcal.config import Config
 from mirrorcal.conflicts import Conflict
-from mirrorcal.errors import MirrorcalError
+from mirrorcal.errors import (
+    AuthError,
+    MirrorcalError,
+    NeedsReauthError,
+    NotFoundError,
+    ProviderError,
+    RateLimitError,
+    TransientError,
+)
 from mirrorcal.service import conflict_key
 from mirrorcal.store.base import Store
-from mirrorcal.sync.engine import SyncReport
+from mirrorcal.sync.engine import Engine, SyncReport
 from mirrorcal.unified import BusyCache, conflicts_between
 
 from .events import AccountEvent, Events, event_id
@@ -120,6 +129,10 @@ class SyncWorker:
             for task in late:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+
+    def running(self, user_id: int) -> bool:
+        """Whether the account's syncs are running (or about to) right now."""
+        return user_id in self._running
 
     @property
     def started(self) -> bool:
@@ -214,10 +227,12 @@ class SyncWorker:
             credentials = Credentials(config, self.store, env=self.env)
             try:
                 engine = build_engine(config, self.store, credentials)
+                reads = _watch_reads(engine)
                 try:
                     reports = await engine.sync(names, paused=credentials.needs_reauth())
                 finally:
                     await engine.aclose()
+                _connection_states(config, credentials, reads, user_id)
             finally:
                 await credentials.aclose()
         return AccountRun(user_id, at, reports=reports, conflicts=tuple(self._conflicts(config, user_id)))
@@ -297,6 +312,66 @@ class SyncWorker:
                 eid = event_id(uid, "connection.needs_reauth", row.name, str(row.updated))
                 self.events.publish(AccountEvent(uid, "connection.needs_reauth", data, at=at, id=eid))
         self._reauth = {k for k in self._reauth if k[0] != uid} | set(lost)
+
+
+def _watch_reads(engine: Engine) -> dict[str, BaseException | None]:
+    """Each calendar the engine reads during the run, with why it could not (None: it could)."""
+    reads: dict[str, BaseException | None] = {}
+
+    def seen(name: str, failure: ProviderError | None) -> None:
+        if failure is not None:
+            reads[name] = failure
+        else:
+            reads.setdefault(name, None)
+
+    engine.on_read = seen
+    return reads
+
+
+def _connection_states(config: Config, credentials: Credentials, reads: Mapping[str, BaseException | None], user_id: int) -> None:
+    """After a run: a connection whose calendars were all read is "ok" again (when it was in
+    "error"; "needs_reauth" is only cleared by a new sign-in); one whose calendar could not be
+    read is in "error" with the provider's words (a refused password: "needs_reauth")."""
+    by_connection: dict[str, list[BaseException | None]] = {}
+    for name, outcome in reads.items():
+        cfg = config.calendars.get(name)
+        if cfg is not None and cfg.connection is not None:
+            by_connection.setdefault(cfg.connection, []).append(outcome)
+    if not by_connection:
+        return
+    book = credentials.book
+    for connection, outcomes in by_connection.items():
+        row = book.get(connection)
+        if row is None or row.state == "needs_reauth":
+            continue
+        failure = next((o for o in outcomes if o is not None), None)
+        if failure is None:
+            if row.state == "error":
+                book.mark_ok(connection)
+        elif isinstance(failure, NeedsReauthError):
+            continue  # the token source has marked it already
+        elif isinstance(failure, AuthError) and row.kind in ("caldav", "icloud"):
+            book.mark_needs_reauth(connection, _in_words(failure, user_id))
+        else:
+            book.mark_error(connection, _in_words(failure, user_id))
+
+
+def _in_words(exc: BaseException, user_id: int) -> str:
+    """A provider's failure as a sentence: what it means, then the provider's own answer
+    (without the request line: the user did not send it)."""
+    answer = re.sub(r"^[A-Z]+ \S+: ", "", _plain(exc, user_id))
+    status = getattr(exc, "status", None)
+    if isinstance(exc, RateLimitError) or status == 429:
+        meaning = "The provider is limiting requests for now; mirrorcal tries again at the next run."
+    elif isinstance(exc, AuthError):
+        meaning = "The provider refused access to the calendar."
+    elif isinstance(exc, NotFoundError):
+        meaning = "The calendar was not found at the provider: it may have been deleted or unshared."
+    elif isinstance(exc, TransientError):
+        meaning = "The provider did not answer properly; mirrorcal tries again at the next run."
+    else:
+        meaning = "The provider refused the request."
+    return f"{meaning} Its answer: {answer}"
 
 
 def _plain_conflict(c: Conflict, user_id: int) -> dict[str, object]:
