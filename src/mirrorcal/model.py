@@ -6,6 +6,7 @@ tzinfo is a ``zoneinfo.ZoneInfo`` (IANA key kept) or UTC. Ends are exclusive.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
@@ -55,8 +56,10 @@ class Component:
     exdates: tuple[Moment, ...] = ()
     rdates: tuple[Moment, ...] = ()
     categories: tuple[str, ...] = ()
-    created: datetime | None = None
-    last_modified: datetime | None = None
+    # When it was booked and last changed: metadata, not content (a copy made later is the same
+    # event), so left out of equality as the content hash leaves them out.
+    created: datetime | None = field(default=None, compare=False)
+    last_modified: datetime | None = field(default=None, compare=False)
     busy_status: str = ""
     """How the time shows beyond busy/free: FREE, TENTATIVE, BUSY or OOF (iCalendar's
     X-MICROSOFT-CDO-BUSYSTATUS, Graph's showAs); "" when only ``transparent`` and ``status`` say."""
@@ -135,3 +138,17 @@ def moment_key(moment: Moment) -> str:
     if moment.tzinfo is None:
         return moment.strftime("%Y%m%dT%H%M%S")
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def parse_stamp(value: object) -> datetime | None:
+    """A provider's ISO 8601 stamp (Graph's ``createdDateTime`` with up to 7 fractional digits,
+    Google's ``created``) as aware UTC (naive read as UTC); None when absent or unreadable: a
+    stamp is metadata, never a reason to refuse an event."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = re.sub(r"\.(\d{6})\d+", r".\1", value.strip()).replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)

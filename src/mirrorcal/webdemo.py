@@ -26,6 +26,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -146,6 +147,9 @@ class WebDemo:
         cast = tuesday(self.day)
         book_interview(self.world, "client-a", cast["john"])
         book_interview(self.world, "client-b", cast["maria"])
+        # David is booked last, as in the story (so he is the one asked to move): an ICS feed
+        # stamps CREATED to the second, so let the clock pass the second John and Maria got.
+        time.sleep(1.0 - datetime.now().microsecond / 1e6 + 0.01)
         self.feeds.set(FEED_PATH, feed(cast["david"], cast["priya"]))
         google_secret, graph_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         self.world.google.oauth.clients[DEMO_CLIENT_ID] = google_secret

@@ -149,6 +149,9 @@ def test_a_resource_as_google_serves_it() -> None:
         ),
         marker="mirror-1",
     )  # fmt: skip
+    # When it was booked and last changed ride along (metadata: equality leaves them out).
+    assert event.master.created == datetime(2026, 1, 1, tzinfo=UTC)
+    assert event.master.last_modified == datetime(2026, 1, 2, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -351,9 +351,17 @@ def test_details_round_trip() -> None:
         "type": "optional",
         "status": {"response": "tentativelyAccepted"},
     }
-    served = {**body, "originalStartTimeZone": "Europe/Berlin"}
+    served = {
+        **body,
+        "originalStartTimeZone": "Europe/Berlin",
+        "createdDateTime": "2026-03-01T08:15:30.1234567Z",
+        "lastModifiedDateTime": "not a stamp",
+    }
     event = gm.event_from_graph(served)
     assert event == Event("uid-1", (c,), marker="m1")
+    # Graph's seven fractional digits read; an unreadable stamp is no reason to refuse the event.
+    assert event.master.created == datetime(2026, 3, 1, 8, 15, 30, 123456, tzinfo=UTC)
+    assert event.master.last_modified is None
 
 
 def test_html_body_reads_as_text_and_organizer_needs_attendees() -> None:

@@ -37,7 +37,7 @@ from icalendar.parser import Contentline
 from icalendar.prop import vDDDLists, vRecur
 
 from ..errors import InvalidEventError
-from ..model import Attendee, Component, Event, Moment, as_utc
+from ..model import Attendee, Component, Event, Moment, as_utc, parse_stamp
 
 MARKER_KEY = "mirrorcalMirror"
 """The ``extendedProperties.private`` key holding a mirror's opaque id."""
@@ -231,6 +231,8 @@ def component_from(resource: Mapping[str, Any], zone: ZoneInfo | None = None) ->
         rrule=rrules,
         exdates=exdates,
         rdates=rdates,
+        created=parse_stamp(resource.get("created")),
+        last_modified=parse_stamp(resource.get("updated")),
     )
 
 

@@ -34,7 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import InvalidEventError
-from ..model import Attendee, Component, Event, Moment, as_utc, moment_key
+from ..model import Attendee, Component, Event, Moment, as_utc, moment_key, parse_stamp
 from ..zones import UTC_KEYS, zone_named
 from .graph_recurrence import occurrence_starts, recurrence_to_rrule, rrule_to_recurrence
 
@@ -211,6 +211,8 @@ def component_from_graph(obj: dict[str, Any], *, zone_hint: str | None = None) -
         attendees=attendees,
         categories=tuple(str(c) for c in obj.get("categories") or []),
         busy_status="OOF" if show_as == "oof" else "",
+        created=parse_stamp(obj.get("createdDateTime")),
+        last_modified=parse_stamp(obj.get("lastModifiedDateTime")),
     )
 
 
