@@ -36,5 +36,9 @@ bench: $(STAMP)
 bench-latency: $(STAMP)
 	$(BIN)/python bench/latency.py $(BENCH_ARGS)
 
+.PHONY: bench-slots
+bench-slots: $(STAMP)
+	$(BIN)/python bench/slots.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

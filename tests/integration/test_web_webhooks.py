@@ -190,7 +190,7 @@ def test_api_create_list_get_patch_ping_rotate_deliveries_delete(client: TestCli
     created = client.post("/api/v1/webhooks", json={"url": "https://example.com/h", "description": "bot"}, headers=auth)
     assert created.status_code == 201, created.text
     body = created.json()
-    assert body["events"] == ["conflict.detected", "sync.failed", "connection.needs_reauth"]  # all by default
+    assert body["events"] == ["conflict.detected", "sync.failed", "connection.needs_reauth", "interview.status_changed"]  # all by default
     assert body["active"] is True and body["disabled_reason"] == "" and body["secret"].startswith("whsec_")
     hid = body["id"]
     assert client.get("/api/v1/webhooks", headers=auth).json() == [body]

@@ -21,7 +21,8 @@ from mirrorcal.store.sql import Base, SqlStore, alembic_config
 
 ACCOUNT_TABLES = {"users", "web_sessions", "api_tokens"}
 TABLES_0005 = {"calendar_state", "items", "mirrors", "runs", "history", "secrets", "connections", "workspaces", "feeds"} | ACCOUNT_TABLES
-TABLES = TABLES_0005 | {"webhooks", "webhook_deliveries"}
+TABLES_0006 = TABLES_0005 | {"webhooks", "webhook_deliveries"}
+TABLES = TABLES_0006 | {"candidates", "interviews", "interview_transitions", "messages", "mails", "booking_settings"}
 TABLES_0004 = TABLES_0005 - {"feeds"}
 TABLES_0003 = TABLES_0004 - {"workspaces"}
 TABLES_0002 = TABLES_0003 - ACCOUNT_TABLES

@@ -181,7 +181,7 @@ def test_urls_refused_with_a_reason(url: str, words: str) -> None:
 
 
 def test_events_default_to_all_and_unknown_ones_are_refused() -> None:
-    assert check_events(None) == ("conflict.detected", "sync.failed", "connection.needs_reauth")
+    assert check_events(None) == ("conflict.detected", "sync.failed", "connection.needs_reauth", "interview.status_changed")
     assert check_events(["sync.failed", "conflict.detected"]) == ("conflict.detected", "sync.failed")
     with pytest.raises(WebhookError, match=r"sync\.ran"):
         check_events(["sync.ran"])

@@ -1,5 +1,6 @@
 """The state store interface: cursors, cached items, mirrors, runs, history, connections, accounts, feeds,
-webhooks.
+webhooks, and the recruiting side (candidates, interview requests, their transitions, chat
+messages, the mail outbox and each account's booking-page settings).
 
 Every method commits before it returns, so a crash right after a provider write and its
 ``save_mirror`` loses nothing, and a crash between them is healed by the mirror's derived id.
@@ -177,7 +178,7 @@ class FeedRow:
     created: datetime
 
 
-WEBHOOK_EVENTS = ("conflict.detected", "sync.failed", "connection.needs_reauth")
+WEBHOOK_EVENTS = ("conflict.detected", "sync.failed", "connection.needs_reauth", "interview.status_changed")
 """The account events a webhook endpoint may ask for (a "ping" test can always be sent)."""
 DELIVERY_STATES = ("pending", "delivered", "failed")
 """What a webhook delivery's ``state`` may be."""
@@ -226,6 +227,142 @@ class DeliveryRow:
     last_at: datetime | None = None
     last_status: int | None = None
     last_error: str = ""
+
+
+
+# recruiting -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CandidateRow:
+    """A candidate the recruiter puts forward: for which ``client`` (the client's display name, as
+    the recruiter types it) and which ``role``."""
+
+    id: int
+    user_id: int
+    name: str
+    email: str
+    client: str
+    role: str
+    created: datetime
+
+
+INTERVIEW_LINK_KINDS = ("link", "booking_page")
+"""What an interview request's scheduling link is: any URL (Calendly, a Google appointment page,
+an ATS) or our own booking page."""
+
+
+@dataclass(frozen=True, slots=True)
+class InterviewRow:
+    """One interview request (see ``mirrorcal.interviews`` for ``state``/``how`` and the moves).
+
+    ``token_hash`` is ``accounts.token_hash`` of the candidate's private link token (the token
+    itself is never stored). ``link_kind`` one of ``INTERVIEW_LINK_KINDS``; ``url`` the
+    scheduling link ("" for our booking page); ``duration_minutes`` the interview's length (the
+    booking page's slot length). ``starts_at``/``ends_at`` once a time is known;
+    ``booking_calendar``/``booking_uid`` the calendar event behind it (our booking page's event
+    on the personal calendar, or the booking noticed in a synced calendar), "" when none.
+    ``token_sealed`` is the same token encrypted by the app's ``secrets.Vault`` (so reminders and
+    the recruiter's page can show the link again).
+    ``reminded_at`` when the last reminder went out; ``version`` grows by one on every
+    ``save_interview`` (compare-and-set: the loser of a race sees False and changes nothing).
+    """
+
+    id: int
+    user_id: int
+    candidate_id: int
+    round: int
+    title: str
+    link_kind: str
+    url: str
+    message: str
+    token_hash: str
+    state: str
+    how: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    reason: str
+    sent_at: datetime
+    updated: datetime
+    duration_minutes: int = 45
+    reminded_at: datetime | None = None
+    booking_calendar: str = ""
+    booking_uid: str = ""
+    token_sealed: str = ""
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRow:
+    """One recorded move of an interview request: who (``actor``: recruiter, candidate, system)
+    took which ``action`` when, from ``before`` to ``after``, and the chat note it made."""
+
+    id: int
+    interview_id: int
+    action: str
+    actor: str
+    at: datetime
+    before: str
+    after: str
+    note: str
+
+
+MESSAGE_AUTHORS = ("recruiter", "candidate", "system")
+"""Who wrote a chat message (``system``: the notes of status changes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """One message of a candidate's chat thread, about ``interview_id`` when it is about one."""
+
+    id: int
+    user_id: int
+    candidate_id: int
+    interview_id: int | None
+    author: str
+    body: str
+    at: datetime
+
+
+MAIL_STATES = ("pending", "sent", "failed", "held")
+"""What an outbox mail's ``state`` may be: waiting to be sent, sent, given up on, or held (no
+SMTP server configured: it stays in the outbox for the web app to show, as in the demo)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MailRow:
+    """One e-mail the app sends (or holds): to whom, what, about which interview request, and
+    how sending went (``attempts``, ``last_error`` in plain words, ``sent_at``)."""
+
+    id: int
+    user_id: int
+    interview_id: int | None
+    kind: str
+    to: str
+    subject: str
+    body: str
+    state: str
+    created: datetime
+    attempts: int = 0
+    next_at: datetime | None = None
+    sent_at: datetime | None = None
+    last_error: str = ""
+
+
+def check_link_kind(kind: str) -> None:
+    """Raise ``StoreError`` unless ``kind`` is one of ``INTERVIEW_LINK_KINDS``."""
+    if kind not in INTERVIEW_LINK_KINDS:
+        raise StoreError(f"link kind must be one of {', '.join(INTERVIEW_LINK_KINDS)}, not {kind!r}")
+
+
+def check_author(author: str) -> None:
+    """Raise ``StoreError`` unless ``author`` is one of ``MESSAGE_AUTHORS``."""
+    if author not in MESSAGE_AUTHORS:
+        raise StoreError(f"message author must be one of {', '.join(MESSAGE_AUTHORS)}, not {author!r}")
+
+
+def check_mail_state(state: str) -> None:
+    """Raise ``StoreError`` unless ``state`` is one of ``MAIL_STATES``."""
+    if state not in MAIL_STATES:
+        raise StoreError(f"mail state must be one of {', '.join(MAIL_STATES)}, not {state!r}")
 
 
 def check_webhook_events(events: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -533,6 +670,116 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def deliveries(self, user_id: int, webhook_id: int | None = None, limit: int = 20) -> list[DeliveryRow]:
         """The user's deliveries (of one endpoint when ``webhook_id`` is given), newest first."""
+
+    # recruiting: candidates -------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_candidate(self, user_id: int, name: str, email: str, client: str, role: str, at: datetime) -> CandidateRow:
+        """Add a candidate of ``user_id`` and return it with its new id. Raises ``StoreError`` for an
+        unknown user or a naive ``at`` (the caller validates the text)."""
+
+    @abc.abstractmethod
+    def candidate(self, user_id: int, candidate_id: int) -> CandidateRow | None:
+        """The candidate if it is ``user_id``'s, else None."""
+
+    @abc.abstractmethod
+    def candidates(self, user_id: int) -> list[CandidateRow]:
+        """The user's candidates, oldest first (by id)."""
+
+    @abc.abstractmethod
+    def update_candidate(self, row: CandidateRow) -> bool:
+        """Store ``row``'s name, email, client and role if the candidate is ``row.user_id``'s; False otherwise."""
+
+    @abc.abstractmethod
+    def delete_candidate(self, user_id: int, candidate_id: int) -> bool:
+        """Drop the candidate with its interview requests, their transitions and its messages if it
+        is ``user_id``'s; False otherwise. The outbox keeps its mails (``interview_id`` set to None)."""
+
+    # recruiting: interview requests -----------------------------------------------------------
+    @abc.abstractmethod
+    def create_interview(self, row: InterviewRow) -> InterviewRow:
+        """Add ``row`` (its ``id`` and ``version`` are ignored) and return it with its new id and
+        version 1. Raises ``StoreError`` when the candidate is not ``row.user_id``'s, for a link
+        kind not in ``INTERVIEW_LINK_KINDS``, a token hash already used, or a naive datetime."""
+
+    @abc.abstractmethod
+    def interview(self, user_id: int, interview_id: int) -> InterviewRow | None:
+        """The request if it is ``user_id``'s, else None."""
+
+    @abc.abstractmethod
+    def interview_by_token(self, token_hash: str) -> InterviewRow | None:
+        """The request whose candidate link token hashes to ``token_hash``."""
+
+    @abc.abstractmethod
+    def interviews(self, user_id: int, candidate_id: int | None = None) -> list[InterviewRow]:
+        """The user's requests (of one candidate when given), oldest first (by id)."""
+
+    @abc.abstractmethod
+    def interviews_in(self, states: tuple[str, ...]) -> list[InterviewRow]:
+        """Every account's requests whose state is one of ``states`` (the worker's sweeps), by id."""
+
+    @abc.abstractmethod
+    def save_interview(self, row: InterviewRow) -> InterviewRow | None:
+        """Store every field of ``row`` but ``id``, ``user_id``, ``candidate_id`` and
+        ``token_hash`` if the stored request ``row.id`` of ``row.user_id`` still has version
+        ``row.version``; return it with the version one higher. None (and nothing changes) when
+        the version moved on (another writer won) or the request is not ``row.user_id``'s.
+        Raises ``StoreError`` for a naive datetime."""
+
+    @abc.abstractmethod
+    def add_transition(
+        self, interview_id: int, action: str, actor: str, at: datetime, before: str, after: str, note: str
+    ) -> TransitionRow:
+        """Record one move of request ``interview_id``. Raises ``StoreError`` for an unknown
+        request, an actor not in ``MESSAGE_AUTHORS`` or a naive ``at``."""
+
+    @abc.abstractmethod
+    def transitions(self, interview_id: int) -> list[TransitionRow]:
+        """The request's recorded moves, oldest first (by id)."""
+
+    # recruiting: chat -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_message(
+        self, user_id: int, candidate_id: int, author: str, body: str, at: datetime, interview_id: int | None = None
+    ) -> MessageRow:
+        """Add a message to the candidate's thread. Raises ``StoreError`` when the candidate (or
+        the request) is not ``user_id``'s, for an author not in ``MESSAGE_AUTHORS`` or a naive ``at``."""
+
+    @abc.abstractmethod
+    def messages(self, user_id: int, candidate_id: int) -> list[MessageRow]:
+        """The candidate's thread, oldest first (by id); [] when the candidate is not ``user_id``'s."""
+
+    # recruiting: the mail outbox --------------------------------------------------------------
+    @abc.abstractmethod
+    def add_mail(
+        self, user_id: int, interview_id: int | None, kind: str, to: str, subject: str, body: str, state: str, at: datetime
+    ) -> MailRow:
+        """Add a mail created ``at`` in ``state`` (pending ones are due at once: ``next_at = at``).
+        Raises ``StoreError`` for an unknown user or request, a state not in ``MAIL_STATES`` or a
+        naive ``at``."""
+
+    @abc.abstractmethod
+    def mails(self, user_id: int, limit: int = 100) -> list[MailRow]:
+        """The user's outbox, newest first."""
+
+    @abc.abstractmethod
+    def due_mails(self, now: datetime, limit: int = 50) -> list[MailRow]:
+        """Pending mails with ``next_at <= now``, the most overdue first."""
+
+    @abc.abstractmethod
+    def record_mail_attempt(
+        self, mail_id: int, *, state: str, attempts: int, next_at: datetime | None, sent_at: datetime | None, error: str
+    ) -> None:
+        """Store how sending mail ``mail_id`` went. Raises ``StoreError`` for an unknown mail or
+        state, or a naive datetime."""
+
+    # recruiting: the booking page's settings -----------------------------------------------------
+    @abc.abstractmethod
+    def booking_settings(self, user_id: int) -> str | None:
+        """The account's booking-page settings (JSON text, see ``mirrorcal.booking``), None when never saved."""
+
+    @abc.abstractmethod
+    def save_booking_settings(self, user_id: int, text: str, at: datetime) -> None:
+        """Store the account's booking-page settings. Raises ``StoreError`` for an unknown user or a naive ``at``."""
 
     def close(self) -> None:
         """Release connections."""

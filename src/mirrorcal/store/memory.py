@@ -13,18 +13,26 @@ from mirrorcal.errors import EmailTakenError, StoreError
 from mirrorcal.store.base import (
     ApiTokenRow,
     CachedItem,
+    CandidateRow,
     ConnectionRow,
     DeliveryRow,
     FeedRow,
     HistoryRow,
+    InterviewRow,
+    MailRow,
+    MessageRow,
     MirrorRow,
     RunRow,
     Store,
+    TransitionRow,
     UserRow,
     WebhookRow,
     WebSessionRow,
+    check_author,
     check_connection_state,
     check_delivery_state,
+    check_link_kind,
+    check_mail_state,
     check_plan,
     check_webhook_events,
     email_key,
@@ -58,6 +66,13 @@ class MemoryStore(Store):
         self._webhooks: dict[int, WebhookRow] = {}
         self._deliveries: dict[int, DeliveryRow] = {}
         self._hook_ids = itertools.count(1)  # webhooks and deliveries
+        self._candidates: dict[int, CandidateRow] = {}
+        self._interviews: dict[int, InterviewRow] = {}
+        self._transitions: dict[int, TransitionRow] = {}
+        self._messages: dict[int, MessageRow] = {}
+        self._mails: dict[int, MailRow] = {}
+        self._booking_settings: dict[int, str] = {}
+        self._rec_ids = itertools.count(1)  # every recruiting row; never reused
         self._ids = itertools.count(1)  # users and API tokens; like a database sequence, never reused
 
     # calendars ------------------------------------------------------------------------------
@@ -415,12 +430,200 @@ class MemoryStore(Store):
             ]
         return sorted(mine, key=lambda d: d.id, reverse=True)[: max(limit, 0)]
 
+    # recruiting: candidates -------------------------------------------------------------------
+    def create_candidate(self, user_id: int, name: str, email: str, client: str, role: str, at: datetime) -> CandidateRow:
+        created = _utc(at)
+        with self._lock:
+            self._known_user(user_id)
+            row = CandidateRow(next(self._rec_ids), user_id, name, email, client, role, created)
+            self._candidates[row.id] = row
+            return row
+
+    def candidate(self, user_id: int, candidate_id: int) -> CandidateRow | None:
+        with self._lock:
+            row = self._candidates.get(candidate_id)
+            return row if row is not None and row.user_id == user_id else None
+
+    def candidates(self, user_id: int) -> list[CandidateRow]:
+        with self._lock:
+            return [r for _, r in sorted(self._candidates.items()) if r.user_id == user_id]
+
+    def update_candidate(self, row: CandidateRow) -> bool:
+        with self._lock:
+            old = self.candidate(row.user_id, row.id)
+            if old is None:
+                return False
+            self._candidates[row.id] = replace(old, name=row.name, email=row.email, client=row.client, role=row.role)
+            return True
+
+    def delete_candidate(self, user_id: int, candidate_id: int) -> bool:
+        with self._lock:
+            if self.candidate(user_id, candidate_id) is None:
+                return False
+            gone = {i for i, r in self._interviews.items() if r.candidate_id == candidate_id}
+            for interview_id in gone:
+                del self._interviews[interview_id]
+            for key in [k for k, t in self._transitions.items() if t.interview_id in gone]:
+                del self._transitions[key]
+            for key in [k for k, m in self._messages.items() if m.candidate_id == candidate_id]:
+                del self._messages[key]
+            for key, mail in list(self._mails.items()):
+                if mail.interview_id in gone:
+                    self._mails[key] = replace(mail, interview_id=None)
+            del self._candidates[candidate_id]
+            return True
+
+    # recruiting: interview requests -----------------------------------------------------------
+    def create_interview(self, row: InterviewRow) -> InterviewRow:
+        check_link_kind(row.link_kind)
+        row = _interview_times(row)
+        with self._lock:
+            if self.candidate(row.user_id, row.candidate_id) is None:
+                raise StoreError(f"no candidate {row.candidate_id} of user {row.user_id}")
+            if self.interview_by_token(row.token_hash) is not None:
+                raise StoreError("an interview request with this token hash is stored already")
+            row = replace(row, id=next(self._rec_ids), version=1)
+            self._interviews[row.id] = row
+            return row
+
+    def interview(self, user_id: int, interview_id: int) -> InterviewRow | None:
+        with self._lock:
+            row = self._interviews.get(interview_id)
+            return row if row is not None and row.user_id == user_id else None
+
+    def interview_by_token(self, token_hash: str) -> InterviewRow | None:
+        with self._lock:
+            return next((r for r in self._interviews.values() if r.token_hash == token_hash), None)
+
+    def interviews(self, user_id: int, candidate_id: int | None = None) -> list[InterviewRow]:
+        with self._lock:
+            return [
+                r
+                for _, r in sorted(self._interviews.items())
+                if r.user_id == user_id and (candidate_id is None or r.candidate_id == candidate_id)
+            ]
+
+    def interviews_in(self, states: tuple[str, ...]) -> list[InterviewRow]:
+        with self._lock:
+            return [r for _, r in sorted(self._interviews.items()) if r.state in states]
+
+    def save_interview(self, row: InterviewRow) -> InterviewRow | None:
+        check_link_kind(row.link_kind)
+        row = _interview_times(row)
+        with self._lock:
+            old = self.interview(row.user_id, row.id)
+            if old is None or old.version != row.version:
+                return None
+            new = replace(row, candidate_id=old.candidate_id, token_hash=old.token_hash, version=old.version + 1)
+            self._interviews[row.id] = new
+            return new
+
+    def add_transition(
+        self, interview_id: int, action: str, actor: str, at: datetime, before: str, after: str, note: str
+    ) -> TransitionRow:
+        check_author(actor)
+        when = _utc(at)
+        with self._lock:
+            if interview_id not in self._interviews:
+                raise StoreError(f"no interview request {interview_id}")
+            row = TransitionRow(next(self._rec_ids), interview_id, action, actor, when, before, after, note)
+            self._transitions[row.id] = row
+            return row
+
+    def transitions(self, interview_id: int) -> list[TransitionRow]:
+        with self._lock:
+            return [r for _, r in sorted(self._transitions.items()) if r.interview_id == interview_id]
+
+    # recruiting: chat -------------------------------------------------------------------------
+    def add_message(
+        self, user_id: int, candidate_id: int, author: str, body: str, at: datetime, interview_id: int | None = None
+    ) -> MessageRow:
+        check_author(author)
+        when = _utc(at)
+        with self._lock:
+            if self.candidate(user_id, candidate_id) is None:
+                raise StoreError(f"no candidate {candidate_id} of user {user_id}")
+            if interview_id is not None:
+                about = self.interview(user_id, interview_id)
+                if about is None or about.candidate_id != candidate_id:
+                    raise StoreError(f"no interview request {interview_id} of candidate {candidate_id}")
+            row = MessageRow(next(self._rec_ids), user_id, candidate_id, interview_id, author, body, when)
+            self._messages[row.id] = row
+            return row
+
+    def messages(self, user_id: int, candidate_id: int) -> list[MessageRow]:
+        with self._lock:
+            return [
+                r for _, r in sorted(self._messages.items()) if r.user_id == user_id and r.candidate_id == candidate_id
+            ]
+
+    # recruiting: the mail outbox --------------------------------------------------------------
+    def add_mail(
+        self, user_id: int, interview_id: int | None, kind: str, to: str, subject: str, body: str, state: str, at: datetime
+    ) -> MailRow:
+        check_mail_state(state)
+        created = _utc(at)
+        with self._lock:
+            self._known_user(user_id)
+            if interview_id is not None and self.interview(user_id, interview_id) is None:
+                raise StoreError(f"no interview request {interview_id} of user {user_id}")
+            due = created if state == "pending" else None
+            row = MailRow(next(self._rec_ids), user_id, interview_id, kind, to, subject, body, state, created, 0, due)
+            self._mails[row.id] = row
+            return row
+
+    def mails(self, user_id: int, limit: int = 100) -> list[MailRow]:
+        with self._lock:
+            mine = [m for m in self._mails.values() if m.user_id == user_id]
+        return sorted(mine, key=lambda m: m.id, reverse=True)[: max(limit, 0)]
+
+    def due_mails(self, now: datetime, limit: int = 50) -> list[MailRow]:
+        at = _utc(now)
+        with self._lock:
+            due = [m for m in self._mails.values() if m.state == "pending" and m.next_at is not None and m.next_at <= at]
+        return sorted(due, key=lambda m: (m.next_at, m.id))[: max(limit, 0)]
+
+    def record_mail_attempt(
+        self, mail_id: int, *, state: str, attempts: int, next_at: datetime | None, sent_at: datetime | None, error: str
+    ) -> None:
+        check_mail_state(state)
+        due = None if next_at is None else _utc(next_at)
+        sent = None if sent_at is None else _utc(sent_at)
+        with self._lock:
+            row = self._mails.get(mail_id)
+            if row is None:
+                raise StoreError(f"no mail {mail_id}")
+            self._mails[mail_id] = replace(row, state=state, attempts=attempts, next_at=due, sent_at=sent, last_error=error)
+
+    # recruiting: the booking page's settings -----------------------------------------------------
+    def booking_settings(self, user_id: int) -> str | None:
+        with self._lock:
+            return self._booking_settings.get(user_id)
+
+    def save_booking_settings(self, user_id: int, text: str, at: datetime) -> None:
+        _utc(at)
+        with self._lock:
+            self._known_user(user_id)
+            self._booking_settings[user_id] = text
+
     def _known_user(self, user_id: int) -> UserRow:
         """The user ``user_id``; raises ``StoreError`` when there is none (the database's foreign key)."""
         row = self._users.get(user_id)
         if row is None:
             raise StoreError(f"no user {user_id}")
         return row
+
+
+def _interview_times(row: InterviewRow) -> InterviewRow:
+    """``row`` with every datetime in UTC; raises ``StoreError`` for a naive one."""
+    return replace(
+        row,
+        starts_at=None if row.starts_at is None else _utc(row.starts_at),
+        ends_at=None if row.ends_at is None else _utc(row.ends_at),
+        sent_at=_utc(row.sent_at),
+        updated=_utc(row.updated),
+        reminded_at=None if row.reminded_at is None else _utc(row.reminded_at),
+    )
 
 
 def _copy(row: ConnectionRow) -> ConnectionRow:

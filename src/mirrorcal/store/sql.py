@@ -41,19 +41,27 @@ from mirrorcal.errors import EmailTakenError, StoreError
 from mirrorcal.store.base import (
     ApiTokenRow,
     CachedItem,
+    CandidateRow,
     ConnectionRow,
     DeliveryRow,
     FeedRow,
     HistoryRow,
+    InterviewRow,
+    MailRow,
+    MessageRow,
     MirrorRow,
     RunRow,
     Store,
+    TransitionRow,
     UserRow,
     WebhookRow,
     WebSessionRow,
     as_utc,
+    check_author,
     check_connection_state,
     check_delivery_state,
+    check_link_kind,
+    check_mail_state,
     check_plan,
     check_webhook_events,
     email_key,
@@ -63,7 +71,7 @@ from mirrorcal.store.base import (
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 """The newest migration; a database already there is opened without loading Alembic (a test
 keeps this equal to the migrations' head)."""
 
@@ -278,6 +286,104 @@ class WebhookDeliveryModel(Base):
     last_error: Mapped[str] = mapped_column(Text)
 
 
+class CandidateModel(Base):
+    """A candidate of an account, put forward for one client's role."""
+
+    __tablename__ = "candidates"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str]
+    email: Mapped[str]
+    client: Mapped[str]
+    role: Mapped[str]
+    created: Mapped[datetime]
+
+
+class InterviewModel(Base):
+    """One interview request; known to the candidate by the hash of its private link's token
+    (``token_sealed`` is the token encrypted by the app's vault); ``version`` for compare-and-set."""
+
+    __tablename__ = "interviews"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    round: Mapped[int]
+    title: Mapped[str] = mapped_column(Text)
+    link_kind: Mapped[str]
+    url: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(index=True, unique=True)
+    token_sealed: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(index=True)
+    how: Mapped[str | None]
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime]
+    updated: Mapped[datetime]
+    duration_minutes: Mapped[int]
+    reminded_at: Mapped[datetime | None]
+    booking_calendar: Mapped[str] = mapped_column(Text)
+    booking_uid: Mapped[str] = mapped_column(Text)
+    version: Mapped[int]
+
+
+class TransitionModel(Base):
+    """One recorded move of an interview request."""
+
+    __tablename__ = "interview_transitions"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    interview_id: Mapped[int] = mapped_column(ForeignKey("interviews.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str]
+    actor: Mapped[str]
+    at: Mapped[datetime]
+    before: Mapped[str]
+    after: Mapped[str]
+    note: Mapped[str] = mapped_column(Text)
+
+
+class MessageModel(Base):
+    """One message of a candidate's chat thread (``author`` "system" for status notes)."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    interview_id: Mapped[int | None] = mapped_column(ForeignKey("interviews.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str]
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class MailModel(Base):
+    """One outbox mail; it outlives its interview request (``interview_id`` goes NULL)."""
+
+    __tablename__ = "mails"
+    __table_args__ = (Index("ix_mails_state_next_at", "state", "next_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    interview_id: Mapped[int | None] = mapped_column(ForeignKey("interviews.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str]
+    to: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str]
+    created: Mapped[datetime]
+    attempts: Mapped[int]
+    next_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text)
+
+
+class BookingSettingsModel(Base):
+    """An account's booking-page settings (JSON text, see ``mirrorcal.booking``)."""
+
+    __tablename__ = "booking_settings"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    settings: Mapped[str] = mapped_column(Text)
+    updated: Mapped[datetime]
+
+
 _calendars: Table = CalendarStateModel.__table__  # type: ignore[assignment]
 _items: Table = ItemModel.__table__  # type: ignore[assignment]
 _mirrors: Table = MirrorModel.__table__  # type: ignore[assignment]
@@ -292,6 +398,12 @@ _workspaces: Table = WorkspaceModel.__table__  # type: ignore[assignment]
 _feeds: Table = FeedModel.__table__  # type: ignore[assignment]
 _webhooks: Table = WebhookModel.__table__  # type: ignore[assignment]
 _deliveries: Table = WebhookDeliveryModel.__table__  # type: ignore[assignment]
+_candidates: Table = CandidateModel.__table__  # type: ignore[assignment]
+_interviews: Table = InterviewModel.__table__  # type: ignore[assignment]
+_transitions: Table = TransitionModel.__table__  # type: ignore[assignment]
+_messages: Table = MessageModel.__table__  # type: ignore[assignment]
+_mails: Table = MailModel.__table__  # type: ignore[assignment]
+_booking_settings: Table = BookingSettingsModel.__table__  # type: ignore[assignment]
 
 
 # engine and migrations ------------------------------------------------------------------------
@@ -826,8 +938,264 @@ class SqlStore(Store):
         with self._read("read deliveries") as conn:
             return [_to_delivery(row) for row in conn.execute(stmt).mappings()]
 
+    # recruiting: candidates -------------------------------------------------------------------
+    def create_candidate(self, user_id: int, name: str, email: str, client: str, role: str, at: datetime) -> CandidateRow:
+        created = as_utc(at)
+        values: dict[str, Any] = {"user_id": user_id, "name": name, "email": email, "client": client, "role": role}
+        with self._write("create candidate") as conn:
+            _known_user(conn, user_id)
+            key = conn.execute(insert(_candidates).values(created=created, **values)).inserted_primary_key
+            if key is None:
+                raise StoreError("the database returned no id for the new candidate")
+            return CandidateRow(int(key[0]), user_id, name, email, client, role, created)
+
+    def candidate(self, user_id: int, candidate_id: int) -> CandidateRow | None:
+        stmt = select(_candidates).where(_candidates.c.id == candidate_id, _candidates.c.user_id == user_id)
+        with self._read("read candidate") as conn:
+            row = conn.execute(stmt).mappings().first()
+            return None if row is None else _to_candidate(row)
+
+    def candidates(self, user_id: int) -> list[CandidateRow]:
+        stmt = select(_candidates).where(_candidates.c.user_id == user_id).order_by(_candidates.c.id)
+        with self._read("read candidates") as conn:
+            return [_to_candidate(row) for row in conn.execute(stmt).mappings()]
+
+    def update_candidate(self, row: CandidateRow) -> bool:
+        stmt = (
+            update(_candidates)
+            .where(_candidates.c.id == row.id, _candidates.c.user_id == row.user_id)
+            .values(name=row.name, email=row.email, client=row.client, role=row.role)
+        )
+        with self._write("update candidate") as conn:
+            return bool(conn.execute(stmt).rowcount)
+
+    def delete_candidate(self, user_id: int, candidate_id: int) -> bool:
+        """Deletes the dependants itself too (not only by the foreign keys' cascades), so a
+        connection without SQLite's ``foreign_keys`` pragma leaves nothing behind."""
+        with self._write("delete candidate") as conn:
+            mine = select(_candidates.c.id).where(_candidates.c.id == candidate_id, _candidates.c.user_id == user_id)
+            if conn.execute(mine).first() is None:
+                return False
+            requests = select(_interviews.c.id).where(_interviews.c.candidate_id == candidate_id).scalar_subquery()
+            conn.execute(update(_mails).where(_mails.c.interview_id.in_(requests)).values(interview_id=None))
+            conn.execute(delete(_transitions).where(_transitions.c.interview_id.in_(requests)))
+            conn.execute(delete(_messages).where(_messages.c.candidate_id == candidate_id))
+            conn.execute(delete(_interviews).where(_interviews.c.candidate_id == candidate_id))
+            return bool(conn.execute(delete(_candidates).where(_candidates.c.id == candidate_id)).rowcount)
+
+    # recruiting: interview requests -----------------------------------------------------------
+    def create_interview(self, row: InterviewRow) -> InterviewRow:
+        check_link_kind(row.link_kind)
+        values = _interview_values(row)
+        values |= {"user_id": row.user_id, "candidate_id": row.candidate_id, "token_hash": row.token_hash, "version": 1}
+        with self._write("create interview request") as conn:
+            mine = select(_candidates.c.id).where(_candidates.c.id == row.candidate_id, _candidates.c.user_id == row.user_id)
+            if conn.execute(mine).first() is None:
+                raise StoreError(f"no candidate {row.candidate_id} of user {row.user_id}")
+            if conn.execute(select(_interviews.c.id).where(_interviews.c.token_hash == row.token_hash)).first():
+                raise StoreError("an interview request with this token hash is stored already")
+            try:
+                with conn.begin_nested():
+                    key = conn.execute(insert(_interviews).values(values)).inserted_primary_key
+            except IntegrityError as exc:  # another writer stored the same token hash just now
+                raise StoreError("an interview request with this token hash is stored already") from exc
+            if key is None:
+                raise StoreError("the database returned no id for the new interview request")
+            return _to_interview(conn.execute(select(_interviews).where(_interviews.c.id == int(key[0]))).mappings().one())
+
+    def interview(self, user_id: int, interview_id: int) -> InterviewRow | None:
+        return self._one_interview("read interview request", _interviews.c.id == interview_id, _interviews.c.user_id == user_id)
+
+    def interview_by_token(self, token_hash: str) -> InterviewRow | None:
+        return self._one_interview("find interview request", _interviews.c.token_hash == token_hash)
+
+    def interviews(self, user_id: int, candidate_id: int | None = None) -> list[InterviewRow]:
+        stmt = select(_interviews).where(_interviews.c.user_id == user_id).order_by(_interviews.c.id)
+        if candidate_id is not None:
+            stmt = stmt.where(_interviews.c.candidate_id == candidate_id)
+        with self._read("read interview requests") as conn:
+            return [_to_interview(row) for row in conn.execute(stmt).mappings()]
+
+    def interviews_in(self, states: tuple[str, ...]) -> list[InterviewRow]:
+        if not states:
+            return []
+        stmt = select(_interviews).where(_interviews.c.state.in_(list(states))).order_by(_interviews.c.id)
+        with self._read("read interview requests by state") as conn:
+            return [_to_interview(row) for row in conn.execute(stmt).mappings()]
+
+    def save_interview(self, row: InterviewRow) -> InterviewRow | None:
+        check_link_kind(row.link_kind)
+        values = _interview_values(row)
+        values["version"] = row.version + 1
+        stmt = (
+            update(_interviews)
+            .where(_interviews.c.id == row.id, _interviews.c.user_id == row.user_id, _interviews.c.version == row.version)
+            .values(values)
+        )
+        with self._write("save interview request") as conn:
+            if conn.execute(stmt).rowcount != 1:
+                return None  # the version moved on, or not this user's request
+            return _to_interview(conn.execute(select(_interviews).where(_interviews.c.id == row.id)).mappings().one())
+
+    def _one_interview(self, what: str, *where: Any) -> InterviewRow | None:
+        with self._read(what) as conn:
+            row = conn.execute(select(_interviews).where(*where)).mappings().first()
+            return None if row is None else _to_interview(row)
+
+    def add_transition(
+        self, interview_id: int, action: str, actor: str, at: datetime, before: str, after: str, note: str
+    ) -> TransitionRow:
+        check_author(actor)
+        when = as_utc(at)
+        values: dict[str, Any] = {"interview_id": interview_id, "action": action, "actor": actor, "at": when}
+        values |= {"before": before, "after": after, "note": note}
+        with self._write("record interview move") as conn:
+            if conn.execute(select(_interviews.c.id).where(_interviews.c.id == interview_id)).first() is None:
+                raise StoreError(f"no interview request {interview_id}")
+            key = conn.execute(insert(_transitions).values(values)).inserted_primary_key
+            if key is None:
+                raise StoreError("the database returned no id for the new interview move")
+            return TransitionRow(int(key[0]), interview_id, action, actor, when, before, after, note)
+
+    def transitions(self, interview_id: int) -> list[TransitionRow]:
+        stmt = select(_transitions).where(_transitions.c.interview_id == interview_id).order_by(_transitions.c.id)
+        with self._read("read interview moves") as conn:
+            return [TransitionRow(**{n: r[n] for n in _TRANSITION_FIELDS}) for r in conn.execute(stmt).mappings()]
+
+    # recruiting: chat -------------------------------------------------------------------------
+    def add_message(
+        self, user_id: int, candidate_id: int, author: str, body: str, at: datetime, interview_id: int | None = None
+    ) -> MessageRow:
+        check_author(author)
+        when = as_utc(at)
+        values: dict[str, Any] = {"user_id": user_id, "candidate_id": candidate_id, "interview_id": interview_id}
+        values |= {"author": author, "body": body, "at": when}
+        with self._write("add message") as conn:
+            mine = select(_candidates.c.id).where(_candidates.c.id == candidate_id, _candidates.c.user_id == user_id)
+            if conn.execute(mine).first() is None:
+                raise StoreError(f"no candidate {candidate_id} of user {user_id}")
+            if interview_id is not None:
+                about = select(_interviews.c.id).where(
+                    _interviews.c.id == interview_id,
+                    _interviews.c.user_id == user_id,
+                    _interviews.c.candidate_id == candidate_id,
+                )
+                if conn.execute(about).first() is None:
+                    raise StoreError(f"no interview request {interview_id} of candidate {candidate_id}")
+            key = conn.execute(insert(_messages).values(values)).inserted_primary_key
+            if key is None:
+                raise StoreError("the database returned no id for the new message")
+            return MessageRow(int(key[0]), user_id, candidate_id, interview_id, author, body, when)
+
+    def messages(self, user_id: int, candidate_id: int) -> list[MessageRow]:
+        stmt = (
+            select(_messages)
+            .where(_messages.c.user_id == user_id, _messages.c.candidate_id == candidate_id)
+            .order_by(_messages.c.id)
+        )
+        with self._read("read messages") as conn:
+            return [MessageRow(**{n: r[n] for n in _MESSAGE_FIELDS}) for r in conn.execute(stmt).mappings()]
+
+    # recruiting: the mail outbox --------------------------------------------------------------
+    def add_mail(
+        self, user_id: int, interview_id: int | None, kind: str, to: str, subject: str, body: str, state: str, at: datetime
+    ) -> MailRow:
+        check_mail_state(state)
+        created = as_utc(at)
+        due = created if state == "pending" else None
+        values: dict[str, Any] = {"user_id": user_id, "interview_id": interview_id, "kind": kind, "to": to}
+        values |= {"subject": subject, "body": body, "state": state, "created": created, "attempts": 0}
+        values |= {"next_at": due, "sent_at": None, "last_error": ""}
+        with self._write("add mail") as conn:
+            _known_user(conn, user_id)
+            if interview_id is not None:
+                about = select(_interviews.c.id).where(_interviews.c.id == interview_id, _interviews.c.user_id == user_id)
+                if conn.execute(about).first() is None:
+                    raise StoreError(f"no interview request {interview_id} of user {user_id}")
+            key = conn.execute(insert(_mails).values(values)).inserted_primary_key
+            if key is None:
+                raise StoreError("the database returned no id for the new mail")
+            return MailRow(int(key[0]), user_id, interview_id, kind, to, subject, body, state, created, 0, due)
+
+    def mails(self, user_id: int, limit: int = 100) -> list[MailRow]:
+        if limit <= 0:
+            return []
+        stmt = select(_mails).where(_mails.c.user_id == user_id).order_by(_mails.c.id.desc()).limit(limit)
+        with self._read("read mails") as conn:
+            return [_to_mail(row) for row in conn.execute(stmt).mappings()]
+
+    def due_mails(self, now: datetime, limit: int = 50) -> list[MailRow]:
+        if limit <= 0:
+            return []
+        stmt = (
+            select(_mails)
+            .where(_mails.c.state == "pending", _mails.c.next_at <= as_utc(now))
+            .order_by(_mails.c.next_at, _mails.c.id)
+            .limit(limit)
+        )
+        with self._read("read due mails") as conn:
+            return [_to_mail(row) for row in conn.execute(stmt).mappings()]
+
+    def record_mail_attempt(
+        self, mail_id: int, *, state: str, attempts: int, next_at: datetime | None, sent_at: datetime | None, error: str
+    ) -> None:
+        check_mail_state(state)
+        values: dict[str, Any] = {"state": state, "attempts": attempts, "last_error": error}
+        values["next_at"] = None if next_at is None else as_utc(next_at)
+        values["sent_at"] = None if sent_at is None else as_utc(sent_at)
+        with self._write("record mail attempt") as conn:
+            if conn.execute(update(_mails).where(_mails.c.id == mail_id).values(values)).rowcount == 0:
+                raise StoreError(f"no mail {mail_id}")
+
+    # recruiting: the booking page's settings -----------------------------------------------------
+    def booking_settings(self, user_id: int) -> str | None:
+        with self._read("read booking settings") as conn:
+            row = conn.execute(select(_booking_settings.c.settings).where(_booking_settings.c.user_id == user_id)).first()
+            return None if row is None else str(row[0])
+
+    def save_booking_settings(self, user_id: int, text: str, at: datetime) -> None:
+        values = {"user_id": user_id, "settings": text, "updated": as_utc(at)}
+        with self._write("save booking settings") as conn:
+            _known_user(conn, user_id)
+            _upsert(conn, _booking_settings, values, ("user_id",))
+
 
 # helpers --------------------------------------------------------------------------------------
+_CANDIDATE_FIELDS = CandidateRow.__slots__  # type: ignore[attr-defined]
+_INTERVIEW_FIELDS = InterviewRow.__slots__  # type: ignore[attr-defined]
+_INTERVIEW_KEPT = ("id", "user_id", "candidate_id", "token_hash", "version")  # not changed by save_interview
+_TRANSITION_FIELDS = TransitionRow.__slots__  # type: ignore[attr-defined]
+_MESSAGE_FIELDS = MessageRow.__slots__  # type: ignore[attr-defined]
+_MAIL_FIELDS = MailRow.__slots__  # type: ignore[attr-defined]
+
+
+def _known_user(conn: Connection, user_id: int) -> None:
+    """Raise ``StoreError`` unless user ``user_id`` exists (a plain message, not the foreign key's)."""
+    if conn.execute(select(_users.c.id).where(_users.c.id == user_id)).first() is None:
+        raise StoreError(f"no user {user_id}")
+
+
+def _to_candidate(row: Any) -> CandidateRow:
+    return CandidateRow(**{name: row[name] for name in _CANDIDATE_FIELDS})
+
+
+def _interview_values(row: InterviewRow) -> dict[str, Any]:
+    """The columns ``save_interview`` writes, every datetime checked aware and put in UTC."""
+    values: dict[str, Any] = {name: getattr(row, name) for name in _INTERVIEW_FIELDS if name not in _INTERVIEW_KEPT}
+    for name in ("starts_at", "ends_at", "sent_at", "updated", "reminded_at"):
+        if values[name] is not None:
+            values[name] = as_utc(values[name])
+    return values
+
+
+def _to_interview(row: Any) -> InterviewRow:
+    return InterviewRow(**{name: row[name] for name in _INTERVIEW_FIELDS})
+
+
+def _to_mail(row: Any) -> MailRow:
+    return MailRow(**{name: row[name] for name in _MAIL_FIELDS})
+
+
 _DELIVERY_FIELDS = DeliveryRow.__slots__  # type: ignore[attr-defined]
 
 

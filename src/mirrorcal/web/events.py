@@ -14,7 +14,8 @@ Kinds (``KINDS``): ``sync.ran`` (an account's syncs ran; ``data``: ``{"changed":
 "syncs": {name: {"created": n, "updated": n, "deleted": n, "errors": n}}}``), ``sync.failed``
 (``{"sync", "error"}``; once when a sync starts failing or its error changes),
 ``conflict.detected`` (``{"conflict": Conflict.as_json()}``; once per conflict while it lasts),
-``connection.needs_reauth`` (``{"connection", "message"}``; once per sign-in lost).
+``connection.needs_reauth`` (``{"connection", "message"}``; once per sign-in lost),
+``interview.status_changed`` (an interview request moved: see ``recruiting.status_event``).
 Names in ``data`` are the account's own (no ``u{id}.`` prefix).
 """
 
@@ -31,7 +32,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-KINDS = ("sync.ran", "sync.failed", "conflict.detected", "connection.needs_reauth")
+KINDS = ("sync.ran", "sync.failed", "conflict.detected", "connection.needs_reauth", "interview.status_changed")
 QUEUE_SIZE = 100
 
 

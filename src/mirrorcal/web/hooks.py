@@ -51,6 +51,7 @@ EVENT_LABELS = {
     "conflict.detected": "A conflict is detected (conflict.detected)",
     "sync.failed": "A sync fails (sync.failed)",
     "connection.needs_reauth": "A connection needs a new sign-in (connection.needs_reauth)",
+    "interview.status_changed": "An interview request changes status (interview.status_changed)",
 }
 RECENT = 20
 

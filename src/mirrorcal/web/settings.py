@@ -52,6 +52,17 @@ class WebSettings(BaseSettings):
     """The address users reach the app at (OAuth redirects and links in e-mails); empty:
     ``http://{host}:{port}``."""
 
+    smtp_url: str = Field(default="", repr=False)
+    """Where e-mail goes out (``smtp://user:password@host:port``, ``smtps://`` for TLS, see
+    ``mail.SmtpServer.from_url``); empty: no mail is sent and every message is held in the
+    account's outbox (the demo shows them there)."""
+    mail_from: str = "mirrorcal <no-reply@localhost>"
+    """The sender of the app's e-mails."""
+    reminder_days: int = Field(default=3, ge=1, le=60)
+    """A request left unanswered this many days gets one reminder e-mail."""
+    expiry_days: int = Field(default=14, ge=1, le=366)
+    """A request left unanswered this many days expires (the recruiter can send it again)."""
+
     def oauth(self) -> dict[str, OAuthConfig]:
         """The OAuth registrations the accounts' Google and Microsoft calendars use, by kind."""
         found: dict[str, OAuthConfig] = {}

@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import time as clock
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -86,9 +86,14 @@ class SyncWorker:
         grace: float = 5.0,
         env: dict[str, str] | None = None,
         events: Events | None = None,
+        after_run: Callable[[int, Config], object] | None = None,
     ) -> None:
         self.store = store
         self.events = events
+        self.after_run = after_run
+        """Called with the account and its runtime configuration after each run of its syncs
+        (the bookings noticed in the calendars, see ``recruiting.Recruiting.notice``); a failure
+        is logged, never stops the worker."""
         self.settings = settings
         self.interval = settings.worker_interval if interval is None else interval
         self.grace = grace
@@ -235,7 +240,13 @@ class SyncWorker:
                 _connection_states(config, credentials, reads, user_id)
             finally:
                 await credentials.aclose()
-        return AccountRun(user_id, at, reports=reports, conflicts=tuple(self._conflicts(config, user_id)))
+        run = AccountRun(user_id, at, reports=reports, conflicts=tuple(self._conflicts(config, user_id)))
+        if self.after_run is not None:
+            try:
+                self.after_run(user_id, config)
+            except Exception:  # noqa: BLE001 - the syncs ran; what follows them must not undo that
+                log.exception("after the syncs of account %s", user_id)
+        return run
 
     def _conflicts(self, config: Config, user_id: int) -> list[Conflict]:
         unified = [(n, c.emails) for n, c in config.calendars.items() if c.unified]
