@@ -38,8 +38,10 @@ from .accounts import hash_password
 from .connections import ConnectionBook
 from .demo import book_interview
 from .demo_cast import RECRUITER, TZ, Interview, feed, next_tuesday, tuesday
+from .interviews import Action, Actor
 from .oauth import GOOGLE_SCOPES, MICROSOFT_SCOPES
-from .secrets import default_key_file, load_vault
+from .recruiting import Recruiting
+from .secrets import Vault, default_key_file, load_vault
 from .store.sql import SqlStore
 from .testing.feedserver import FeedServer
 from .testing.radicale import RadicaleServer
@@ -53,6 +55,15 @@ DEMO_CLIENT_ID = "mirrorcal-demo"
 """The demo's app registration at both emulators (its secret is made per run)."""
 CALDAV_USER = "recruiter"
 FEED_PATH = "/lever.ics"
+DEMO_CANDIDATES = (
+    ("john", "John Smith", "john@example.org", "Client A", "Sr. Engineer", "link", "https://calendly.com/demo-recruiter/60min"),
+    ("maria", "Maria Garcia", "maria@example.org", "Client B", "Product Manager", "link", "https://calendar.app.google/demo"),
+    ("david", "David Lee", "david@example.org", "Client C", "Designer", "link", "https://jobs.lever.co/client-c/schedule/demo"),
+    ("sam", "Sam Taylor", "sam@example.org", "Client B", "Data Analyst", "booking_page", ""),
+)
+"""The demo's candidates: (key, name, e-mail, client, role, scheduling link kind, link); the first
+three are the Tuesday's cast (their e-mails are the attendees of its interviews)."""
+DEMO_MESSAGE = "Thanks for your interest! Please pick a time for the interview with the link below."
 SYNCS = (
     ("client-a-to-personal", "client-a", "personal", "full"),
     ("client-b-to-personal", "client-b", "personal", "full"),
@@ -98,6 +109,8 @@ class WebDemo:
         self.day = next_tuesday(datetime.now(TZ).date())
         self.personal_url = ""
         self.user_id = 0
+        self.booking_link = ""
+        """The demo candidate Sam's private link (the request is for the booking page)."""
 
     # lifecycle --------------------------------------------------------------------------------
     def start(self) -> Self:
@@ -222,8 +235,29 @@ class WebDemo:
                 scope = " ".join(GOOGLE_SCOPES if kind == "google" else MICROSOFT_SCOPES)
                 book.save(p + name, kind, emulator.oauth.subject, token, {"scope": scope})
             store.save_workspace(user.id, ws.dump(model), now)
+            if not store.candidates(user.id):
+                self._candidates(store, user.id, book.vault)
         finally:
             store.close()
+
+    def _candidates(self, store: SqlStore, user_id: int, vault: Vault) -> None:
+        """The Tuesday's candidates with their interview requests, one in each state worth seeing.
+
+        Their requests went out before the bookings landed (an hour ago, in the demo's clock), so
+        the worker notices David's booking in Client C's feed on its first run ("Booked, not
+        confirmed", with "Mark as scheduled"). Sam's request is for the booking page: open the link to
+        book a slot on the unified calendar. With no mail server the mails are held in the
+        outbox.
+        """
+        sent = datetime.now(UTC) - timedelta(hours=1)
+        recruiting = Recruiting(store, vault, base_url=self.settings.base_url(), mail_enabled=False, clock=lambda: sent)
+        made = {}
+        for key, name, email, client, role, kind, url in DEMO_CANDIDATES:
+            candidate = recruiting.add_candidate(user_id, name=name, email=email, client=client, role=role)
+            made[key], _ = recruiting.send_request(user_id, candidate.id, link_kind=kind, url=url, message=DEMO_MESSAGE)
+        recruiting.act(user_id, made["john"].id, Action.CONFIRM, Actor.CANDIDATE)
+        recruiting.act(user_id, made["maria"].id, Action.SCHEDULE_OFFLINE, Actor.RECRUITER)
+        self.booking_link = recruiting.link(made["sam"])
 
     # what to print ----------------------------------------------------------------------------
     def banner(self, url: str) -> str:
@@ -258,6 +292,10 @@ class WebDemo:
                 f"The Tuesday, {self.day:%a %d %B %Y} (Europe/London): John {at(john)} at Client A, Maria {at(maria)} at"
                 f" Client B, David {at(david)} and Priya {at(priya)} in Client C's feed (David clashes with John and Maria).",
                 "Five syncs: each client into Personal in full, Personal out to A and B as Busy; they run at once.",
+                "Candidates (/candidates): John confirmed his booking (Requires Action), Maria is scheduled offline,",
+                "  David's Lever booking is noticed in Client C's feed (Booked, not confirmed); Sam books on the booking page:",
+                f"  {self.booking_link}",
+                "  No mail server is set (MIRRORCAL_SMTP_URL): the e-mails are held in the outbox (/outbox).",
                 f"State: {state}",
                 "",
                 "This is a demo: set MIRRORCAL_DEMO=false (or pass --no-demo) for real use.",

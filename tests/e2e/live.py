@@ -33,11 +33,12 @@ class LiveServer:
     def __init__(self, db_path: Path, **settings: object) -> None:
         """``settings``: more ``WebSettings`` fields (e.g. ``worker_interval``)."""
         self.store = SqlStore.open(f"sqlite:///{db_path.as_posix()}")
-        settings = WebSettings(database_url=f"sqlite:///{db_path.as_posix()}", password_hash_fast=True, **settings)  # type: ignore[arg-type]
-        self.app = create_app(settings, self.store)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        settings = {"public_url": self.url, **settings}  # the links in e-mails point here
+        self.settings = WebSettings(database_url=f"sqlite:///{db_path.as_posix()}", password_hash_fast=True, **settings)  # type: ignore[arg-type]
+        self.app = create_app(self.settings, self.store)
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)

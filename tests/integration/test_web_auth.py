@@ -18,6 +18,7 @@ from webkit import (
     app,
     assert_foreign_ids_not_found,
     bearer,
+    candidate_ids,
     client,
     clients,
     create_token,
@@ -221,7 +222,10 @@ def test_every_post_route_refuses_a_missing_or_wrong_token(app: FastAPI, clients
     csrf = csrf_of(user.get("/").text)
     anonymous = clients.new()
     anon_csrf = csrf_of(anonymous.get("/signin").text)
-    ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "cal", "sync_name": "sync", "connection_name": "conn", "hook_id": 1}
+    ids: dict[str, int | str] = {
+        "token_id": token_id, "calendar_name": "cal", "sync_name": "sync", "connection_name": "conn", "hook_id": 1,
+        "candidate_id": 1, "interview_id": 1, "token": "not-a-token",
+    }  # fmt: skip
     for path in routes:
         url = fill(path, ids)
         attempts = [
@@ -311,6 +315,7 @@ def test_tenant_isolation(clients: Clients) -> None:
     _, intruder_token = create_token(intruder, "intruder's")
     hook_id = owner.post("/api/v1/webhooks", json={"url": "https://example.com/lea"}, headers=bearer(raw)).json()["id"]
     ids: dict[str, int | str] = {"token_id": token_id, "calendar_name": "none", "sync_name": "none", "feed_token": "none", "connection_name": "none", "hook_id": hook_id}
+    ids |= candidate_ids(owner, raw)
     assert assert_foreign_ids_not_found(clients.app, intruder, ids, intruder_token) >= 1  # names: test_web_setup
     assert owner.get("/api/v1/me", headers=bearer(raw)).json()["email"] == "lea@example.com"
     assert "owner&#39;s" in owner.get("/account/tokens").text

@@ -273,6 +273,23 @@ def test_demo_serves_the_tuesday_and_stops_cleanly(launch: Callable[..., WebProc
         assert week.status_code == 200, week.text
         shown = [(c["a"]["summary"], c["b"]["summary"]) for c in week.json()["conflicts"]]
         assert len([p for p in shown if any("David" in s for s in p)]) == 2, shown
+
+        # The candidates: John confirmed, Maria offline, David's Lever booking noticed after the
+        # syncs ran, Sam's booking-page link printed; their invitations held in the outbox.
+        def statuses() -> dict[str, str] | None:
+            found = {c["name"]: c["status"] for c in api.get("candidates").json()}
+            return found if found.get("David Lee") == "Booked, not confirmed" else None
+
+        assert wait_for(statuses, 20, "David's booking is noticed") == {
+            "John Smith": "Requires Action", "Maria Garcia": "Scheduled offline", "David Lee": "Booked, not confirmed",
+            "Sam Taylor": "Awaiting Response",
+        }  # fmt: skip
+        booking_link = re.search(r"(http://\S+/i/\S+)", banner)
+        assert booking_link, banner
+        sam = httpx.get(booking_link.group(1), timeout=10.0)
+        assert sam.status_code == 200 and "Data Analyst at Client B" in sam.text
+        outbox = api.get("outbox").json()
+        assert len([m for m in outbox if m["kind"] == "invitation" and m["state"] == "held"]) == 4, outbox
         api.close()
 
     ports = [urlsplit(fields[k]).port for k in ("Personal", "Client A", "Client B", "Client C")]

@@ -18,6 +18,7 @@ from webkit import (
     app,
     assert_foreign_ids_not_found,
     bearer,
+    candidate_ids,
     client,
     create_token,
     csrf_of,
@@ -327,6 +328,7 @@ def test_every_route_with_a_name_is_404_for_another_account(clients: Clients, fe
     }  # fmt: skip
     hooks_token = create_token(owner, "hooks")[1]
     ids["hook_id"] = owner.post("/api/v1/webhooks", json={"url": "https://example.com/gil"}, headers=bearer(hooks_token)).json()["id"]
+    ids |= candidate_ids(owner, hooks_token)
     assert assert_foreign_ids_not_found(app, intruder, ids, intruder_token) >= 12
     assert owner.get("/syncs/shared").status_code == 200 and owner.get(f"/feeds/{feed_url.group(1)}.ics").status_code == 200
     assert [c["name"] for c in owner.get("/api/v1/calendars", headers=bearer(create_token(owner, "2")[1])).json()] == [

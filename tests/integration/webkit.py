@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import StarletteDeprecationWarning
 
+from mirrorcal.accounts import token_hash
 from mirrorcal.store.base import Store
 from mirrorcal.store.sql import SqlStore
 from mirrorcal.web.app import create_app
@@ -142,6 +143,26 @@ def create_token(client: TestClient, name: str) -> tuple[int, str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def candidate_ids(client: TestClient, token: str) -> dict[str, int | str]:
+    """A candidate with an interview request made through the API with ``token``: the route
+    walkers' ids for ``candidate_id``, ``interview_id`` and ``token`` (what the store keeps of the
+    candidate's link token, its hash: the link itself is a credential, as the busy feed's is)."""
+    auth = bearer(token)
+    made = client.post(
+        "/api/v1/candidates",
+        json={"name": "Wes Walker", "email": "wes@candidate.example", "client": "Walkers Ltd", "role": "Engineer"},
+        headers=auth,
+    )
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    sent = client.post(
+        f"/api/v1/candidates/{cid}/interviews", json={"link_kind": "link", "url": "https://example.com/book"}, headers=auth
+    )
+    assert sent.status_code == 201, sent.text
+    link = sent.json()["link"]
+    return {"candidate_id": cid, "interview_id": sent.json()["id"], "token": token_hash(link.rsplit("/", 1)[1])}
 
 
 def endpoints(app: FastAPI) -> list[tuple[str, set[str]]]:

@@ -17,7 +17,26 @@ from mirrorcal import __version__
 from mirrorcal.errors import StoreError
 from mirrorcal.store.base import Store
 
-from . import api, api_setup, auth, calendars, connections, feed, guided, home, hooks, syncs, tokens, week
+from . import (
+    api,
+    api_setup,
+    auth,
+    booking_page,
+    calendars,
+    candidate_page,
+    candidates,
+    candidates_api,
+    connections,
+    feed,
+    guided,
+    home,
+    hooks,
+    outbox_page,
+    recruit,
+    syncs,
+    tokens,
+    week,
+)
 from .events import Events
 from .history import router as history_router
 from .pages import (
@@ -62,12 +81,16 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
         if app.state.store is None:
             opened = await asyncio.to_thread(SqlStore.open, settings.database_url)
             app.state.store = opened
+            recruit.wire(app, opened)
         worker = None
         try:
             app.state.events.bind(asyncio.get_running_loop())
             if settings.worker:
                 await hooks.start_sender(app, app.state.store)  # before the worker: it listens to its events
-                worker = SyncWorker(app.state.store, settings, events=app.state.events)
+                await recruit.start(app)
+                worker = SyncWorker(
+                    app.state.store, settings, events=app.state.events, after_run=recruit.notice_after_run(app)
+                )
                 await worker.start()
                 app.state.worker = worker
             yield
@@ -75,6 +98,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
             if worker is not None:
                 app.state.worker = None
                 await worker.stop()
+            await recruit.stop(app)
             await hooks.stop_sender(app)
             app.state.events.bind(None)
             if opened is not None:
@@ -99,6 +123,10 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     app.state.checks = {}  # (user id, calendar) -> the last live check, see setup.Setup
     app.state.events = Events()  # what happens in the accounts: the worker publishes, see web.events
     app.state.webhooks = None  # the WebhookSender while the app runs with settings.worker, see web.hooks
+    app.state.recruiting = app.state.booker = None  # interview requests and the booking page, see web.recruit
+    app.state.mail_sender = app.state.sweeper = None  # their background work while the app runs with settings.worker
+    if store is not None:
+        recruit.wire(app, store)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (auth.router, home.router, calendars.router, syncs.router, tokens.router, api.router, api_setup.router):
@@ -107,6 +135,8 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     app.include_router(preview_router)
     app.include_router(history_router)
     for router in (week.router, connections.router, hooks.router, guided.router):
+        app.include_router(router)
+    for router in (candidates.router, candidates_api.router, candidate_page.router, outbox_page.router, booking_page.router):
         app.include_router(router)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -7,7 +7,7 @@ displays the message and clears the cookie.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mirrorcal.accounts import PLANS
+from mirrorcal.recruiting import time_in_words
 
 from .security import CSRF_COOKIE, clear_cookie, set_cookie
 from .settings import WebSettings
@@ -67,6 +68,7 @@ def make_templates() -> Jinja2Templates:
     """The app's templates (autoescaped), with the filters and globals they use."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.filters["when"] = _when
+    templates.env.filters["span"] = _span
     templates.env.filters["plan_name"] = plan_name
     templates.env.globals["PLANS"] = PLANS
     templates.env.globals["zip_pairs"] = lambda names: [(n, n) for n in names]
@@ -77,10 +79,20 @@ def plan_name(plan: str) -> str:
     return PLAN_NAMES.get(plan, plan.capitalize())
 
 
-def _when(value: datetime | None) -> str:
+def _when(value: datetime | None, zone: tzinfo | None = None) -> str:
+    """``value`` as "22 Nov 2026, 09:50 GMT": in ``zone`` (named by its abbreviation) when given, else in UTC."""
     if value is None:
         return "never"
-    return value.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
+    if zone is None:
+        return value.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
+    return value.astimezone(zone).strftime("%d %b %Y, %H:%M %Z")
+
+
+def _span(start: datetime | None, end: datetime | None, zone: tzinfo | None = None) -> str:
+    """An interview's time in words ("Tuesday 24 November 2026, 09:50–10:20 (Europe/London, UTC+00:00)")."""
+    if start is None:
+        return ""
+    return time_in_words(start, end, zone or UTC)
 
 
 def settings_of(request: Request) -> WebSettings:
