@@ -61,7 +61,7 @@ from .errors import AlreadyExistsError, ConfigError, MirrorcalError, NotFoundErr
 from .interviews import Action, Actor, How, State, TransitionRefused, apply, describe
 from .model import Attendee, Component, Event, Privacy
 from .providers.base import Calendar
-from .recruiting import Recruiting, as_request
+from .recruiting import DEFAULT_ZONE, Recruiting, as_request
 from .slots import WEEKDAYS, BookingRules, RulesError, Slot, free_slots
 from .store.base import CandidateRow, InterviewRow, Store
 from .unified import BusyCache, busy_blocks
@@ -69,7 +69,6 @@ from .unified import BusyCache, busy_blocks
 log = logging.getLogger(__name__)
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-DEFAULT_ZONE = "Europe/Berlin"
 STEP_MINUTES = (5, 240)
 BUFFER_MINUTES = (0, 240)
 NOTICE_HOURS = (0, 720)
@@ -419,10 +418,24 @@ class Booker:
             target = self.target(user_id, config, settings)
         except BookingError as exc:
             return Availability([], settings, exc.message, config=config)
-        if config.syncs and all(self.store.last_run(s.name) is None for s in config.syncs):
+        unified = [(name, cfg.emails) for name, cfg in config.calendars.items() if cfg.unified]
+        # Calendars are read by the syncs: busy time is known only for calendars a running sync
+        # reads or writes, once it has run. Until then offering slots would offer busy time.
+        reads: dict[str, list[str]] = {}
+        for spec in config.syncs:
+            if not spec.paused:
+                for name in (spec.source, spec.target):
+                    reads.setdefault(name, []).append(spec.name)
+        unread = [ws.unprefixed(name, user_id) for name, _ in unified if name not in reads]
+        if unread:
+            reason = (
+                f"the calendar {unread[0]!r} is in no running sync, so mirrorcal does not read it and its busy time "
+                "is unknown: add it to a sync (or resume its paused sync) and slots are offered once it has run"
+            )
+            return Availability([], settings, reason, calendar=target, config=config)
+        if any(all(self.store.last_run(s) is None for s in reads[name]) for name, _ in unified):
             reason = "your calendars have not been read yet: slots are offered after your syncs first run"
             return Availability([], settings, reason, calendar=target, config=config)
-        unified = [(name, cfg.emails) for name, cfg in config.calendars.items() if cfg.unified]
         with self._guard:
             cache = self._caches.setdefault(user_id, BusyCache())
         until = now + timedelta(days=rules.window_days + 1)
@@ -488,9 +501,14 @@ class Booker:
                     moved = await asyncio.to_thread(
                         self.recruiting.act, fresh.user_id, fresh.id, Action.BOOK, Actor.CANDIDATE,
                         starts_at=slot.start, ends_at=slot.end, booking_calendar=ws.unprefixed(found.calendar.name, fresh.user_id), booking_uid=event.uid,
+                        version=fresh.version,
                     )  # fmt: skip
                 except Exception:
-                    await self._delete(calendar, event.uid, fresh)
+                    # Undo the write unless the move landed after all (it is saved before its
+                    # transition, note and mails are written, which may be what failed).
+                    landed = await asyncio.to_thread(self.store.interview, fresh.user_id, fresh.id)
+                    if landed is None or landed.booking_uid != event.uid:
+                        await self._delete(calendar, event.uid, fresh)
                     raise
             finally:
                 await credentials.aclose()
@@ -547,18 +565,32 @@ class Booker:
         return True
 
     async def cancel(self, row: InterviewRow, *, actor: Actor, reschedule: bool) -> InterviewRow:
-        """Cancel the request (or ask to reschedule it) as ``actor`` and delete its booking-page
-        event. Raises ``TransitionRefused`` (nothing changed, no calendar touched) when the move
-        is not allowed, ``LookupError`` for a request that is gone."""
-        action = Action.RESCHEDULE if reschedule else Action.CANCEL
+        """Cancel the request (or ask to reschedule it) as ``actor``: ``close`` with CANCEL or RESCHEDULE."""
+        return await self.close(row, Action.RESCHEDULE if reschedule else Action.CANCEL, actor)
+
+    async def close(self, row: InterviewRow, action: Action, actor: Actor, *, reason: str = "") -> InterviewRow:
+        """Take ``action`` as ``actor`` and, when it gives up the booked time (cancel, reschedule,
+        decline, reject), delete the booking-page event behind it. The move is made on the
+        request as read here (``version``): if it moved on meanwhile (a new booking), the move
+        is refused (``RaceLost``) and no event is touched. Raises ``TransitionRefused``
+        (nothing changed, no calendar touched) when the move is not allowed, ``LookupError`` for
+        a request that is gone."""
         fresh = await asyncio.to_thread(self.store.interview, row.user_id, row.id)
         if fresh is None:
             raise LookupError(f"no interview request {row.id}")
-        apply(as_request(fresh), action, actor, self.clock())  # refuses before anything changes
-        moved = await asyncio.to_thread(self.recruiting.act, fresh.user_id, fresh.id, action, actor)
-        if fresh.how == How.BOOKING_PAGE.value and fresh.booking_uid.startswith(UID_PREFIX) and fresh.booking_calendar:
-            await self._remove(fresh)
+        apply(as_request(fresh), action, actor, self.clock(), reason=reason or "-")  # refuses before anything changes
+        moved = await asyncio.to_thread(
+            lambda: self.recruiting.act(fresh.user_id, fresh.id, action, actor, reason=reason, version=fresh.version)
+        )
+        if action in RELEASING:
+            await self.release(fresh)
         return moved
+
+    async def release(self, row: InterviewRow) -> None:
+        """Delete the booking-page event behind ``row``, if it has one (for a request closed or
+        deleted: its time is free again)."""
+        if row.how == How.BOOKING_PAGE.value and row.booking_uid.startswith(UID_PREFIX) and row.booking_calendar:
+            await self._remove(row)
 
     async def _remove(self, row: InterviewRow) -> None:
         try:
@@ -578,6 +610,10 @@ class Booker:
             await credentials.aclose()
         if self.poke is not None:
             self.poke(row.user_id)
+
+
+RELEASING = frozenset({Action.CANCEL, Action.RESCHEDULE, Action.DECLINE, Action.REJECT})
+"""The moves that give up a booked time (hire and advance keep it: the interview took place)."""
 
 
 def bookable(row: InterviewRow) -> None:

@@ -132,7 +132,10 @@ class SmtpMailer:
     """Sends over SMTP; one connection per message (interview mail is a trickle, not a stream)."""
 
     def __init__(self, url: str, sender: str, *, timeout: float = 15.0) -> None:
+        """Raises ``MailError`` for a URL or a sender that cannot work (before anything is sent)."""
         self.server = SmtpServer.from_url(url)
+        if not _address_ok(parseaddr(sender)[1]) or any(c in sender for c in "\r\n,;"):
+            raise MailError(f"the sender {sender!r} is not an e-mail address")
         self.sender = sender
         self.timeout = timeout
 

@@ -14,7 +14,7 @@ request records no transition but a chat note "Interview request sent: …" and 
 with ``transition=None``.
 
 Mails (plain text; the time in words in the zone of the account's booking-page settings when
-it has saved one, else UTC):
+it has saved one, else its setup's zone, else ``DEFAULT_ZONE``):
 
 - to the candidate: the invitation (sent, sent again), a reminder, "Your interview is
   scheduled" whenever a move ends in scheduled, "Please choose a new time" when the recruiter
@@ -23,7 +23,8 @@ it has saved one, else UTC):
   the request's title and message, their private link and the recruiter's e-mail; nothing else
   of the account (no other client, no other candidate).
 - to the recruiter (the account's e-mail): when the candidate confirms, books, declines (with
-  the reason), cancels or asks to reschedule, with the link to the candidate's page
+  the reason), cancels or asks to reschedule, and when a booking with the candidate is noticed
+  in the calendars, with the link to the candidate's page
   (``{base_url}/candidates/{id}``).
 
 Refused input raises ``RecruitingError`` (``.field`` names the form field), a refused move
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -89,6 +91,10 @@ OPEN_STATES = (
 """A candidate with a request in one of these cannot be sent another."""
 WAITING_STATES = (State.REQUESTED, State.RESCHEDULING)
 """States where the candidate is expected to pick a time (reminders, expiry, noticed bookings)."""
+
+
+DEFAULT_ZONE = "Europe/Berlin"
+"""The recruiter's zone when neither the booking page's settings nor the setup name one."""
 
 
 class RecruitingError(MirrorcalError):
@@ -184,6 +190,8 @@ def _text(field: str, text: str, what: str, *, required: bool) -> str:
     value = text.strip()
     if required and not value:
         raise RecruitingError(field, f"Write {what}.")
+    if any(ord(c) < 32 and c not in "\n\r\t" or ord(c) == 127 for c in value):
+        raise RecruitingError(field, f"Remove the control characters from {what}.")
     if len(value) > MAX_TEXT_LENGTH:
         raise RecruitingError(field, f"Use at most {MAX_TEXT_LENGTH} characters for {what} ({len(value)} now).")
     return value
@@ -271,6 +279,10 @@ class Recruiting:
         self.on_change = on_change
         self.on_mail = on_mail
         self._now = clock
+        self._guard = threading.Lock()
+        self._locks: dict[int, threading.Lock] = {}
+        """One lock per candidate: checking for an open request and creating one go together
+        (within this process; the app runs one)."""
 
     @property
     def vault(self) -> Vault:
@@ -319,14 +331,26 @@ class Recruiting:
         spec = _spec(link_kind, url, message, title, duration_minutes)
         return self._send(user_id, self._candidate(user_id, candidate_id), spec)
 
-    def _send(self, user_id: int, cand: CandidateRow, spec: _Spec) -> tuple[InterviewRow, str]:
-        earlier = self.store.interviews(user_id, cand.id)
-        busy = next((r for r in earlier if r.state in OPEN_STATES), None)
+    def _open_request(self, user_id: int, cand: CandidateRow, but: int | None = None) -> None:
+        """Raise ``TransitionRefused`` when the candidate has an open request (other than ``but``)."""
+        busy = next((r for r in self.store.interviews(user_id, cand.id) if r.state in OPEN_STATES and r.id != but), None)
         if busy is not None:
             raise TransitionRefused(
                 f"{cand.name} already has an open request ({busy.title}: {recruiter_status(busy)}); "
                 "progress, cancel or close it before sending another"
             )
+
+    def _send(self, user_id: int, cand: CandidateRow, spec: _Spec) -> tuple[InterviewRow, str]:
+        with self._candidate_lock(cand.id):  # check and create as one: a double-click sends one request
+            self._open_request(user_id, cand)
+            return self._create(user_id, cand, spec)
+
+    def _candidate_lock(self, candidate_id: int) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(candidate_id, threading.Lock())
+
+    def _create(self, user_id: int, cand: CandidateRow, spec: _Spec) -> tuple[InterviewRow, str]:
+        earlier = self.store.interviews(user_id, cand.id)
         number = len(earlier) + 1
         now = self._now()
         token = new_token()
@@ -369,13 +393,24 @@ class Recruiting:
         ends_at: datetime | None = None,
         booking_calendar: str | None = None,
         booking_uid: str | None = None,
+        version: int | None = None,
     ) -> InterviewRow:
         """``actor`` takes ``action`` on the request; returns it as saved. Raises
-        ``TransitionRefused`` (``RaceLost`` when another writer won), ``RecruitingError`` for a
-        reason that is too long, ``LookupError`` when the request is not ``user_id``'s."""
+        ``TransitionRefused`` (``RaceLost`` when another writer won, or when ``version`` is given
+        and the request has moved on since it was read), ``RecruitingError`` for a reason that is
+        too long, ``LookupError`` when the request is not ``user_id``'s."""
         row = self.store.interview(user_id, interview_id)
         if row is None:
             raise LookupError(f"no interview request {interview_id}")
+        if version is not None and row.version != version:
+            apply(as_request(row), Action(action), Actor(actor), self._now(), reason=reason or "-")  # the state's own refusal first
+            raise RaceLost("someone else changed this interview at the same moment: reload the page and try again")
+        if Action(action) is Action.CONFIRM and row.link_kind == "booking_page":
+            raise TransitionRefused("this interview is booked on the booking page: choose a time there")
+        if Action(action) is Action.RESEND:
+            with self._candidate_lock(row.candidate_id):
+                self._open_request(user_id, self._candidate(user_id, row.candidate_id), but=row.id)
+                return self._act(row, Action.RESEND, Actor(actor), self._now(), reason=reason)
         return self._act(
             row, Action(action), Actor(actor), self._now(), reason=reason, starts_at=starts_at, ends_at=ends_at,
             booking_calendar=booking_calendar, booking_uid=booking_uid,
@@ -595,7 +630,7 @@ class Recruiting:
                 ],
             )
             self._mail(row, "reschedule", cand.email, f"Please choose a new time: {cand.role} at {cand.client}", body, now)
-        if actor is Actor.CANDIDATE:
+        if actor is Actor.CANDIDATE or action is Action.NOTICE_BOOKING:
             self._recruiter_mail(row, cand, action, now)
 
     def _invite(self, row: InterviewRow, cand: CandidateRow, link: str, now: datetime) -> None:
@@ -646,6 +681,7 @@ class Recruiting:
             Action.DECLINE: ("declined the interview", "declined"),
             Action.CANCEL: ("cancelled the interview", "cancelled"),
             Action.RESCHEDULE: ("asked to reschedule the interview", "asks to reschedule"),
+            Action.NOTICE_BOOKING: ("has a booking in your calendars, not confirmed yet", "has a booking"),
         }.get(action)
         if what is None:
             return
@@ -653,6 +689,11 @@ class Recruiting:
             f"{cand.name} ({cand.email}) {what[0]}: {row.title}, {cand.role} at {cand.client}.",
             *([f"When: {self._when(row)}"] if row.starts_at else []),
             *([f"Their reason: {row.reason}"] if action is Action.DECLINE and row.reason else []),
+            *(
+                [f"Found on the calendar {row.booking_calendar!r}. If it is this interview, mark it as scheduled: one click."]
+                if action is Action.NOTICE_BOOKING
+                else []
+            ),
             f"Status now: {recruiter_status(row)}.",
             f"Open the candidate:\n{self.base_url}/candidates/{cand.id}",
         ]
@@ -703,20 +744,21 @@ class Recruiting:
 
     def zone(self, user_id: int) -> tzinfo:
         """The zone the account's mails and pages give times in: its booking page's, else its
-        setup's (``timezone``), else UTC."""
+        setup's (``timezone``), else ``DEFAULT_ZONE`` (as the booking page's hours)."""
         try:
             text = self.store.booking_settings(user_id)
             name = json.loads(text).get("zone") if text else None
         except (MirrorcalError, ValueError, AttributeError):
             name = None
-        if not (isinstance(name, str) and name):
+        found: ZoneInfo | None = zone_named(name) if isinstance(name, str) and name else None
+        if found is None:
             try:
                 document = self.store.workspace(user_id)
                 name = ws.load(document).timezone if document else None
             except (MirrorcalError, ValueError):
                 name = None
-        found: ZoneInfo | None = zone_named(name) if isinstance(name, str) and name else None
-        return found if found is not None else UTC
+            found = zone_named(name) if isinstance(name, str) and name else None
+        return found if found is not None else ZoneInfo(DEFAULT_ZONE)
 
     # helpers ----------------------------------------------------------------------------------
     def _candidate(self, user_id: int, candidate_id: int) -> CandidateRow:

@@ -237,6 +237,12 @@ class WebDemo:
             store.save_workspace(user.id, ws.dump(model), now)
             if not store.candidates(user.id):
                 self._candidates(store, user.id, book.vault)
+            else:  # a given database that held the demo before: its candidates stay as they are
+                sam = next((c for c in store.candidates(user.id) if c.email == DEMO_CANDIDATES[-1][2]), None)
+                requests = store.interviews(user.id, sam.id) if sam is not None else []
+                if requests:
+                    recruiting = Recruiting(store, book.vault, base_url=self.settings.base_url(), mail_enabled=False)
+                    self.booking_link = recruiting.link(requests[-1])
         finally:
             store.close()
 

@@ -343,6 +343,23 @@ def test_cancel_and_reschedule_delete_the_event(world: World) -> None:
     assert set(world.bookings()) == {again.booking_uid}
 
 
+@pytest.mark.parametrize(("action", "actor", "reason"), [(Action.DECLINE, Actor.CANDIDATE, "Took another offer"), (Action.REJECT, Actor.RECRUITER, "")])
+def test_declining_or_rejecting_a_booked_interview_frees_its_time(world: World, action: Action, actor: Actor, reason: str) -> None:
+    world.sync()
+    alice = world.request("Alice")
+    book(world, alice, world.at(11))
+    closed = asyncio.run(world.booker.close(world.fresh(alice), action, actor, reason=reason))
+    assert closed.state in ("declined", "rejected") and world.bookings() == {}
+
+
+def test_hiring_keeps_the_interview_on_the_calendar(world: World) -> None:
+    world.sync()
+    alice = world.request("Alice")
+    booked = book(world, alice, world.at(11))
+    asyncio.run(world.booker.close(world.fresh(alice), Action.HIRE, Actor.RECRUITER))
+    assert set(world.bookings()) == {booked.booking_uid}
+
+
 # the pages --------------------------------------------------------------------------------------
 def wire(app: FastAPI, world: World) -> None:
     """The app's wiring (``web.recruit.wire``) with this world's ``Booker``, whose pokes the tests see."""
@@ -377,8 +394,9 @@ def test_the_candidates_page_shows_slots_in_their_zone_and_books(world: World, a
     assert unknown.status_code == 404 and "This link is not valid" in unknown.text
 
     csrf = csrf_of(text)
-    nonsense = browser.post(f"/b/{alice.token}", data={"csrf": csrf, "start": "tomorrow", "tz": "UTC"})
-    assert nonsense.status_code == 400 and "Pick one of the times" in nonsense.text
+    for absurd in ("tomorrow", "0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"):  # the last two: no UTC time
+        nonsense = browser.post(f"/b/{alice.token}", data={"csrf": csrf, "start": absurd, "tz": "UTC"})
+        assert nonsense.status_code == 400 and "Pick one of the times" in nonsense.text
     taken = browser.post(f"/b/{alice.token}", data={"csrf": csrf, "start": world.at(10).isoformat(), "tz": "UTC"})
     assert taken.status_code == 409 and "That time was just taken" in taken.text and 'name="start"' in taken.text
     no_csrf = browser.post(f"/b/{alice.token}", data={"start": nine.isoformat()})

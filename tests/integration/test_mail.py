@@ -90,6 +90,13 @@ def test_bad_recipients_are_refused_before_sending(to: str) -> None:
         Mail(to=to, subject="s", text="t")
 
 
+@pytest.mark.parametrize("sender", ["mirrorcal <no-reply@localhost>", "nobody", "a@example.test, b@example.test"])
+def test_a_sender_that_cannot_work_is_refused_before_anything_is_sent(sender: str) -> None:
+    with pytest.raises(MailError, match="not an e-mail address"):
+        SmtpMailer("smtp://127.0.0.1:25", sender)
+    assert SmtpMailer("smtp://127.0.0.1:25", "mirrorcal <no-reply@mirrorcal.localhost>").sender  # the default is fine
+
+
 def test_a_subject_cannot_smuggle_headers() -> None:
     with pytest.raises(MailError, match="one line"):
         Mail(to="a@example.test", subject="hi\r\nBcc: x@example.test", text="t")

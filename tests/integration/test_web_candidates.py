@@ -307,6 +307,7 @@ def test_bad_input_is_a_400_with_the_message_next_to_the_field(client: TestClien
         ({"url": ""}, "url"),
         ({"url": "ftp://example.com/book"}, "url"),
         ({"duration_minutes": "abc"}, "duration_minutes"),
+        ({"duration_minutes": "²"}, "duration_minutes"),  # a digit to str.isdigit, not to int()
         ({"duration_minutes": "5"}, "duration_minutes"),
         ({"link_kind": "carrier-pigeon"}, "link_kind"),
         ({"message": "x" * 4001}, "message"),

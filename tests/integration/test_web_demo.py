@@ -359,6 +359,14 @@ def test_the_banner_never_shows_a_database_password(launch: Callable[..., WebPro
 
 
 # a database that outlives the demo -----------------------------------------------------------------
+def store_candidates(url: str, user_id: int) -> list[str]:
+    store = SqlStore.open(url)
+    try:
+        return [c.name for c in store.candidates(user_id)]
+    finally:
+        store.close()
+
+
 def test_a_given_database_gets_the_demo_account_refreshed(tmp_path: Path) -> None:
     """With MIRRORCAL_DATABASE_URL the demo account survives the run; the next run refreshes its
     password, connections and setup (the old providers are gone) and its syncs run clean."""
@@ -387,8 +395,10 @@ def test_a_given_database_gets_the_demo_account_refreshed(tmp_path: Path) -> Non
                 assert len(busy) == 3
             finally:
                 store.close()
-            seen.append((user.id, demo.password, user.password_hash))
+            assert "/i/" in demo.booking_link and len(store_candidates(url, user.id)) == 4  # kept, not made twice
+            seen.append((user.id, demo.password, user.password_hash, demo.booking_link))
         assert temp_dir is not None and not temp_dir.exists()
-    (first_id, first_password, first_hash), (second_id, second_password, second_hash) = seen
+    (first_id, first_password, first_hash, first_link), (second_id, second_password, second_hash, second_link) = seen
     assert first_id == second_id and first_password != second_password and first_hash != second_hash
+    assert first_link == second_link  # the banner names Sam's link on every run
     assert Path(tmp_path / "kept.db").exists()

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 from fastapi import FastAPI
+from mailsink import smtp_sink
 from webkit import (
     Clients,
     TestClient,
@@ -388,3 +389,47 @@ def test_a_bad_key_does_not_stop_the_app_from_starting(store: SqlStore, db_url: 
     with TestClient(app) as running:  # the sender loads the vault only when it must sign
         assert app.state.webhooks is not None and app.state.webhooks.started
         assert running.get("/signin").status_code == 200
+
+
+# interview requests -----------------------------------------------------------------------------
+def test_the_running_app_mails_the_candidate_and_signs_status_changes(store: SqlStore, db_url: str, receiver: Receiver) -> None:
+    """The wiring of ``create_app``: a request sent through the API is mailed over SMTP by the
+    app's mail sender (woken at once, no poll), and each status change reaches a webhook, signed."""
+    with smtp_sink() as (sink, smtp_url):
+        app = make_app(store, db_url, worker=True, worker_interval=3600, smtp_url=smtp_url, public_url="https://hire.example")
+        app.state.webhook_options = FAST
+        with TestClient(app, follow_redirects=True) as browser:
+            signup(browser, "ed@example.com")
+            _, token = create_token(browser, "ats")
+            auth = bearer(token)
+            hook = browser.post(
+                "/api/v1/webhooks", json={"url": receiver.url, "events": ["interview.status_changed"]}, headers=auth
+            ).json()
+            cid = browser.post(
+                "/api/v1/candidates",
+                json={"name": "Ines Ito", "email": "ines@candidate.example", "client": "Acme", "role": "SRE"},
+                headers=auth,
+            ).json()["id"]
+            sent = browser.post(
+                f"/api/v1/candidates/{cid}/interviews", json={"link_kind": "link", "url": "https://cal.com/ed"}, headers=auth
+            )
+            assert sent.status_code == 201, sent.text
+            (mail,) = sink.wait_for(1)
+            link = sent.json()["link"]
+            assert link.startswith("https://hire.example/i/") and link in mail.text()
+            assert mail.recipients == ["ines@candidate.example"] and mail.message["Subject"] == "Interview request: SRE at Acme"
+            page = browser.get(link.removeprefix("https://hire.example"))
+            confirmed = browser.post(link.removeprefix("https://hire.example") + "/confirm", data={"csrf": csrf_of(page.text)})
+            assert confirmed.status_code == 200 and "Scheduled" in confirmed.text
+            until(lambda: len(receiver.of("interview.status_changed")) == 2)
+            sink.wait_for(3)  # "scheduled" to Ines, "confirmed" to Ed
+            user = store.user_by_email("ed@example.com")
+            assert user is not None
+            until(lambda: all(m.state == "sent" for m in store.mails(user.id)))
+    changes = [json.loads(body) for _, body in receiver.of("interview.status_changed")]
+    for headers, body in receiver.of("interview.status_changed"):
+        assert verify(hook["secret"], body, headers["mirrorcal-signature"])
+    assert [(c["data"]["action"], c["data"]["after"]) for c in changes] == [(None, "requested"), ("confirm", "scheduled")]
+    assert changes[1]["data"]["interview"]["recruiter_status"] == "Requires Action"
+    assert changes[1]["data"]["candidate"]["email"] == "ines@candidate.example"
+    assert sorted(m.recipients[0] for m in sink.received) == ["ed@example.com", "ines@candidate.example", "ines@candidate.example"]

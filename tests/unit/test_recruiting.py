@@ -196,6 +196,7 @@ def test_a_booking_page_request_ignores_the_url_and_held_mail_waits_in_the_outbo
         ("url", {"url": "https://cal.example.test:99999/"}, "not a valid web address"),
         ("url", {"url": "https://cal.example.test/" + "x" * 2000}, "at most 2000"),
         ("message", {"message": "m" * 4001}, "at most 4000 characters for the message"),
+        ("message", {"message": "hello\x00world"}, "control characters"),
         ("title", {"title": "t" * 201}, "at most 200"),
         ("duration_minutes", {"duration_minutes": 9}, "10 to 480 minutes"),
         ("duration_minutes", {"duration_minutes": 481}, "10 to 480 minutes"),
@@ -275,7 +276,8 @@ MOVES = [
      "rescheduling", None, [("reschedule", "candidate")]),
     ("recruiter rejects", [], (Action.REJECT, Actor.RECRUITER), {}, "rejected", None, []),
     ("recruiter hires", [(Action.SCHEDULE_OFFLINE, Actor.RECRUITER)], (Action.HIRE, Actor.RECRUITER), {}, "hired", "offline", []),
-    ("a booking is noticed", [], (Action.NOTICE_BOOKING, Actor.SYSTEM), {"starts_at": SLOT, "ends_at": END}, "booked_unconfirmed", None, []),
+    ("a booking is noticed", [], (Action.NOTICE_BOOKING, Actor.SYSTEM), {"starts_at": SLOT, "ends_at": END}, "booked_unconfirmed", None,
+     [("candidate_notice_booking", "recruiter")]),
     ("recruiter marks it scheduled", [(Action.NOTICE_BOOKING, Actor.SYSTEM)], (Action.MARK_SCHEDULED, Actor.RECRUITER), {}, "scheduled",
      "link", [("scheduled", "candidate")]),
 ]  # fmt: skip
@@ -365,6 +367,56 @@ def test_a_lost_race_raises_race_lost_and_records_nothing() -> None:
     assert [t.action for t in w.store.transitions(row.id)] == ["decline"]
     assert [m.kind for m in w.mails()] == ["invitation", "candidate_decline"]
     assert issubclass(RaceLost, TransitionRefused)
+
+
+def test_two_sends_at_once_make_one_request(w: World) -> None:
+    """A double-click on Send: checking for an open request and making one go together."""
+    grace = w.grace()
+    results: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def go() -> None:
+        barrier.wait()
+        try:
+            w.send(grace)
+            results.append("sent")
+        except TransitionRefused:
+            results.append("refused")
+
+    threads = [threading.Thread(target=go) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["refused"] * 5 + ["sent"]
+    assert len(w.store.interviews(w.ada, grace.id)) == 1 and len(w.mails("invitation")) == 1
+
+
+def test_resend_is_refused_while_another_request_is_open(w: World) -> None:
+    grace = w.grace()
+    old, _ = w.send(grace)
+    w.store.save_interview(replace(w.row(old.id), state="expired"))
+    w.send(grace)  # the next one went out meanwhile
+    with pytest.raises(TransitionRefused, match="already has an open request"):
+        w.act(w.row(old.id), Action.RESEND, Actor.RECRUITER)
+    assert w.row(old.id).state == "expired" and w.store.transitions(old.id) == []
+
+
+def test_a_booking_page_request_is_booked_there_not_confirmed(w: World) -> None:
+    row, _ = w.send(w.grace(), link_kind="booking_page")
+    with pytest.raises(TransitionRefused, match="booked on the booking page"):
+        w.act(row, Action.CONFIRM, Actor.CANDIDATE)
+    assert w.row(row.id).state == "requested"
+
+
+def test_a_move_on_a_request_that_moved_on_since_it_was_read_is_refused(w: World) -> None:
+    row, _ = w.send(w.grace())
+    w.act(row, Action.CONFIRM, Actor.CANDIDATE)
+    with pytest.raises(TransitionRefused, match="cannot confirm the booking: the interview is scheduled"):
+        w.service.act(w.ada, row.id, Action.CONFIRM, Actor.CANDIDATE, version=row.version)  # not allowed any more
+    with pytest.raises(RaceLost):  # allowed now, but on a newer request than the caller read
+        w.service.act(w.ada, row.id, Action.CANCEL, Actor.CANDIDATE, version=row.version)
+    assert w.row(row.id).state == "scheduled"
 
 
 def test_parallel_moves_one_wins(w: World) -> None:
@@ -561,6 +613,10 @@ def test_a_booking_noticed_in_a_synced_calendar_moves_the_request(w: World) -> N
     )  # fmt: skip
     (noticed,) = w.store.transitions(row.id)
     assert (noticed.action, noticed.actor) == ("notice_booking", "system")
+    (told,) = w.mails("candidate_notice_booking")  # the recruiter hears of it; the candidate is not mailed
+    assert told.to == w.store.user(w.ada).email  # type: ignore[union-attr]
+    assert "Grace" in told.subject and "'client-a'" in told.body and "mark it as scheduled" in told.body
+    assert not [m for m in w.store.mails(w.ada) if m.to == "grace@example.test" and m.kind != "invitation"]
     assert w.service.notice(w.ada, [calendar], now=T0 + timedelta(hours=3)) == []  # not waiting any more
     assert w.service.notice(w.bob, [calendar], now=T0 + timedelta(hours=3)) == []
     # after a reschedule the old booking does not count again; a new one does
@@ -601,23 +657,27 @@ def test_the_scheduled_mail_gives_the_time_in_the_booking_zone_and_the_private_l
     w.act(row, Action.BOOK, Actor.CANDIDATE, starts_at=SLOT, ends_at=END)
     scheduled = w.mails("scheduled")[-1]
     assert scheduled.subject == "Your interview is scheduled: Backend engineer at Acme GmbH"
-    assert "When: Tuesday 3 March 2026, 09:00–09:45 (UTC)" in scheduled.body  # no booking settings: UTC
+    berlin = "When: Tuesday 3 March 2026, 10:00–10:45 (Europe/Berlin, UTC+01:00)"
+    assert berlin in scheduled.body  # no booking settings, no setup: the default zone, as the booking page's hours
     assert f"To ask for another time or to cancel, use your private page:\n{BASE}/i/{token}" in scheduled.body
     assert scheduled.body.startswith("Hello Grace Hopper,\n\n") and scheduled.body.endswith(f"Kind regards,\n{RECRUITER}\n")
     booked = w.mails("candidate_book")[-1]
     assert booked.subject == "Grace Hopper booked: Interview 1 (Backend engineer at Acme GmbH)"
-    assert "When: Tuesday 3 March 2026, 09:00–09:45 (UTC)" in booked.body and "Status now: Scheduled." in booked.body
+    assert berlin in booked.body and "Status now: Scheduled." in booked.body
     assert f"Open the candidate:\n{BASE}/candidates/{grace.id}" in booked.body
 
-    w.store.save_booking_settings(w.ada, json.dumps({"zone": "Europe/Berlin", "step_minutes": 15}), T0)
+    w.store.save_booking_settings(w.ada, json.dumps({"zone": "America/New_York", "step_minutes": 15}), T0)
     alan = w.grace(name="Alan Turing", email="alan@example.test")
     other, _ = w.send(alan, link_kind="booking_page")
     w.act(other, Action.BOOK, Actor.CANDIDATE, starts_at=SLOT, ends_at=END)
-    assert "When: Tuesday 3 March 2026, 10:00–10:45 (Europe/Berlin, UTC+01:00)" in w.mails("scheduled")[-1].body
+    assert "When: Tuesday 3 March 2026, 04:00–04:45 (America/New_York, UTC-05:00)" in w.mails("scheduled")[-1].body
+    # unreadable settings: the setup's zone, else the default
     w.store.save_booking_settings(w.ada, "not json", T0)
-    assert w.service.zone(w.ada) == UTC
+    assert w.service.zone(w.ada) == ZoneInfo("Europe/Berlin")
+    w.store.save_workspace(w.ada, 'timezone = "Asia/Kolkata"\n', T0)
+    assert w.service.zone(w.ada) == ZoneInfo("Asia/Kolkata")
     w.store.save_booking_settings(w.ada, json.dumps({"zone": "Mars/Olympus"}), T0)
-    assert w.service.zone(w.ada) == UTC
+    assert w.service.zone(w.ada) == ZoneInfo("Asia/Kolkata")
 
 
 def test_a_confirmed_link_booking_without_a_known_time_says_so(w: World) -> None:

@@ -230,9 +230,11 @@ def _start(value: object) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            return None
+        return moment.astimezone(UTC)  # also refuses a moment UTC cannot hold (year 1 or 9999 at the edge)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo is not None else None
 
 
 # the recruiter's settings -----------------------------------------------------------------------

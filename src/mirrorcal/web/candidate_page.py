@@ -27,7 +27,7 @@ from mirrorcal.interviews import OFFLINE_NOTE, Action, Actor, State, TransitionR
 from mirrorcal.recruiting import Recruiting, RecruitingError, candidate_status
 from mirrorcal.store.base import CandidateRow, InterviewRow, Store
 
-from .candidates import MAX_MESSAGE, RecruitingDep, cancel_or_reschedule, sentence
+from .candidates import MAX_MESSAGE, RecruitingDep, cancel_or_reschedule, move, sentence
 from .deps import MAX_TOKEN_LENGTH, Csrf, StoreDep
 from .pages import render, see_other
 
@@ -144,9 +144,7 @@ async def decline(
             request, store, token, row, candidate, 400, errors={"reason": error}, values={"reason": reason}
         )
     try:
-        await run_in_threadpool(
-            lambda: recruiting.act(row.user_id, row.id, Action.DECLINE, Actor.CANDIDATE, reason=reason)
-        )
+        await move(request, recruiting, row, Action.DECLINE, Actor.CANDIDATE, reason)
     except TransitionRefused as exc:
         return _page(
             request, store, token, row, candidate, 409, problem=sentence(exc), values={"reason": reason}

@@ -30,6 +30,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from mirrorcal.booking import RELEASING
 from mirrorcal.errors import SecretsError
 from mirrorcal.interviews import (
     OFFLINE_NOTE,
@@ -38,7 +39,6 @@ from mirrorcal.interviews import (
     State,
     TransitionRefused,
     allowed,
-    describe,
 )
 from mirrorcal.recruiting import (
     MAX_NAME_LENGTH,
@@ -131,17 +131,29 @@ def notice_of(request: Request) -> str | None:
 async def cancel_or_reschedule(
     request: Request, recruiting: Recruiting, row: InterviewRow, actor: Actor, reschedule: bool
 ) -> InterviewRow:
-    """Cancel (or ask to reschedule) through the app's booker when it has one (it deletes a
-    booking-page event first), else straight through ``recruiting.act``. A move the state does
-    not allow is refused (``TransitionRefused``) before the booker touches any calendar."""
-    action = Action.RESCHEDULE if reschedule else Action.CANCEL
-    if action not in allowed(State(row.state), actor):
-        raise TransitionRefused(f"cannot {action.value}: the interview is {describe(State(row.state))}")
+    """Cancel (or ask to reschedule): ``move`` with CANCEL or RESCHEDULE."""
+    return await move(request, recruiting, row, Action.RESCHEDULE if reschedule else Action.CANCEL, actor)
+
+
+async def move(
+    request: Request, recruiting: Recruiting, row: InterviewRow, action: Action, actor: Actor, reason: str = ""
+) -> InterviewRow:
+    """Take ``action``; a move that gives up a booked time (cancel, reschedule, decline, reject)
+    goes through the app's booker when it has one, which deletes a booking-page event too. A
+    move the state does not allow is refused (``TransitionRefused``) before any calendar is touched."""
+    booker = getattr(request.app.state, "booker", None)
+    if booker is not None and action in RELEASING:
+        moved: InterviewRow = await booker.close(row, action, actor, reason=reason)
+        return moved
+    return await run_in_threadpool(lambda: recruiting.act(row.user_id, row.id, action, actor, reason=reason))
+
+
+async def release_bookings(request: Request, rows: list[InterviewRow]) -> None:
+    """Delete the booking-page events of ``rows`` (before their candidate is deleted)."""
     booker = getattr(request.app.state, "booker", None)
     if booker is not None:
-        moved: InterviewRow = await booker.cancel(row, actor=actor, reschedule=reschedule)
-        return moved
-    return await run_in_threadpool(recruiting.act, row.user_id, row.id, action, actor)
+        for row in rows:
+            await booker.release(row)
 
 
 def own_candidate(store: Store, user: UserRow, candidate_id: int) -> CandidateRow:
@@ -316,10 +328,11 @@ def edit_candidate_page(
 
 
 @router.post("/candidates/{candidate_id}/delete", include_in_schema=False)
-def delete_candidate_page(
+async def delete_candidate_page(
     request: Request, csrf: Csrf, user: CurrentUser, store: StoreDep, candidate_id: int
 ) -> Response:
     candidate = own_candidate(store, user, candidate_id)
+    await release_bookings(request, store.interviews(user.id, candidate.id))
     if not store.delete_candidate(user.id, candidate.id):
         raise HTTPException(404, NO_CANDIDATE)
     return see_other(request, "/candidates?done=deleted")
@@ -453,7 +466,7 @@ async def _interview_form(request: Request) -> _InterviewForm:
         if len(values[name]) > limit:
             errors[name] = f"Use at most {limit} characters."
     duration = values["duration_minutes"].strip() or "45"
-    if not duration.isdigit() or len(duration) > 4:
+    if not (duration.isascii() and duration.isdigit()) or len(duration) > 4:
         errors["duration_minutes"] = "Enter the interview's length in whole minutes, from 10 to 480."
         minutes = 45
     else:
@@ -478,13 +491,7 @@ async def progress(
         raise BadAction("Choose one of the actions the Progress menu offers.") from None
     if chosen is Action.ADVANCE:
         raise BadAction("To move the candidate on, send the next interview request with its form.")
-    if chosen in (Action.CANCEL, Action.RESCHEDULE):
-        return await cancel_or_reschedule(
-            request, recruiting, row, Actor.RECRUITER, chosen is Action.RESCHEDULE
-        )
-    return await run_in_threadpool(
-        lambda: recruiting.act(row.user_id, row.id, chosen, Actor.RECRUITER, reason=reason)
-    )
+    return await move(request, recruiting, row, chosen, Actor.RECRUITER, reason)
 
 
 def sentence(exc: Exception) -> str:

@@ -38,6 +38,7 @@ from .candidates import (
     own_interview,
     private_link,
     progress,
+    release_bookings,
     sentence,
 )
 from .deps import ApiUser, StoreDep
@@ -274,7 +275,8 @@ def api_edit_candidate(
     summary="Delete a candidate with their requests and messages",
     responses=_404,
 )
-def api_delete_candidate(row: ApiCandidate, user: ApiUser, store: StoreDep) -> Response:
+async def api_delete_candidate(request: Request, row: ApiCandidate, user: ApiUser, store: StoreDep) -> Response:
+    await release_bookings(request, store.interviews(user.id, row.id))
     if not store.delete_candidate(user.id, row.id):
         raise HTTPException(404, NO_CANDIDATE)
     return Response(status_code=204)

@@ -56,8 +56,8 @@ class WebSettings(BaseSettings):
     """Where e-mail goes out (``smtp://user:password@host:port``, ``smtps://`` for TLS, see
     ``mail.SmtpServer.from_url``); empty: no mail is sent and every message is held in the
     account's outbox (the demo shows them there)."""
-    mail_from: str = "mirrorcal <no-reply@localhost>"
-    """The sender of the app's e-mails."""
+    mail_from: str = "mirrorcal <no-reply@mirrorcal.localhost>"
+    """The sender of the app's e-mails (``Name <address>`` or an address; checked when the app starts)."""
     reminder_days: int = Field(default=3, ge=1, le=60)
     """A request left unanswered this many days gets one reminder e-mail."""
     expiry_days: int = Field(default=14, ge=1, le=366)

@@ -243,7 +243,7 @@ class SyncWorker:
         run = AccountRun(user_id, at, reports=reports, conflicts=tuple(self._conflicts(config, user_id)))
         if self.after_run is not None:
             try:
-                self.after_run(user_id, config)
+                await asyncio.to_thread(self.after_run, user_id, config)  # it reads the whole cache: off the loop
             except Exception:  # noqa: BLE001 - the syncs ran; what follows them must not undo that
                 log.exception("after the syncs of account %s", user_id)
         return run
