@@ -72,8 +72,9 @@ def fill(store: SqlStore, events: int, names: list[str], now: datetime) -> None:
 
 
 def account(store: SqlStore, database_url: str, calendars: int, now: datetime) -> tuple[int, list[str]]:
-    """A web account whose setup has ``calendars`` unified CalDAV calendars, with its booking
-    rules saved; its user id and the calendars' names in the state store."""
+    """A web account whose setup has ``calendars`` unified CalDAV calendars, each but the first
+    copied into the first by a sync that has run, with its booking rules saved; its user id and
+    the calendars' names in the state store."""
     user = store.create_user(EMAIL, "not a real hash", "professional", now)
     model = ws.Workspace(timezone=benchdata.TZID)
     for i in range(calendars):
@@ -86,6 +87,10 @@ def account(store: SqlStore, database_url: str, calendars: int, now: datetime) -
             unified=True,
         )
         model = ws.add_calendar(model, entry)
+    for i in range(1, calendars):  # each calendar copied into the first (a recruiter's clients into Personal), run once
+        model = ws.add_sync(model, ws.SyncEntry(f"cal-{i}-to-cal-0", f"cal-{i}", "cal-0", "full"), "professional")
+        run = store.start_run(ws.prefix(user.id) + f"cal-{i}-to-cal-0", now)
+        store.finish_run(run, now, {}, None)
     store.save_workspace(user.id, ws.dump(model), now)
     settings = BookingSettings(
         zone=benchdata.TZID,

@@ -46,21 +46,33 @@ def busy_blocks(
     problems: list[str] = []
     roots: dict[str, str | None] = {}
     for name, emails in calendars:
-        for item in store.items(name).values():
-            if not item.ics:
-                continue
-            if item.marker:
-                if item.marker not in roots:
-                    row = store.mirror_by_uid(item.marker)
-                    roots[item.marker] = row.root_key if row else None
-                root = roots[item.marker] or f"{name}/{item.uid}"
+        # With a cache, only the stamps are read, then the text of the items it lacks.
+        listed = store.stamps(name) if cache is not None else store.items(name)
+        missing: list[tuple[str, tuple[object, ...]]] = []
+        for stamp in listed.values():
+            if stamp.marker:
+                if stamp.marker not in roots:
+                    row = store.mirror_by_uid(stamp.marker)
+                    roots[stamp.marker] = row.root_key if row else None
+                root = roots[stamp.marker] or f"{name}/{stamp.uid}"
             else:
-                root = f"{name}/{item.uid}"
-            version = (item.etag, item.content_hash, root, start, end, tz.key, emails)
-            known = cache.get(name, item.href, version) if cache is not None else None
+                root = f"{name}/{stamp.uid}"
+            version: tuple[object, ...] = (stamp.etag, stamp.content_hash, root, start, end, tz.key, emails)
+            known = cache.get(name, stamp.href, version) if cache is not None else None
             if known is not None:
                 blocks.extend(known)
+            else:
+                missing.append((stamp.href, version))
+        texts = listed if cache is None else store.items_at(name, [href for href, _ in missing])
+        for href, version in missing:
+            item = texts.get(href)
+            if item is None:  # gone between the two reads
                 continue
+            if not item.ics:  # nothing readable was served: nothing busy (the sync reports it)
+                if cache is not None:
+                    cache.put(name, href, version, [])
+                continue
+            root = str(version[2])
             try:
                 event = ical.parse_resource(item.ics)
                 found = occurrences(event, calendar=name, root=root, start=start, end=end, tz=tz, declined_by=emails)

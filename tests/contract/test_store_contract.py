@@ -143,6 +143,19 @@ def test_apply_listing_stores_items_and_cursor(store: Store) -> None:
     assert store.items("cal") == {"/a.ics": a, "/b.ics": b}
 
 
+def test_stamps_are_the_items_without_their_text_and_items_at_reads_some(store: Store) -> None:
+    a, b = item("/a.ics", 1), item("/b.ics", 2, etag=None, marker="mc-123", error="bad DTSTART")
+    store.apply_listing("cal", [a, b], [], "token-1", full=True)
+    assert store.stamps("cal") == {"/a.ics": replace(a, ics=""), "/b.ics": replace(b, ics="", error=None)}
+    assert store.stamps("nowhere") == {}
+    assert store.items_at("cal", ["/b.ics", "/gone.ics"]) == {"/b.ics": b}
+    many = [item(f"/m/{i:04d}.ics", i) for i in range(1200)]  # more than one chunk of bound parameters
+    store.apply_listing("big", many, [], "t", full=True)
+    wanted = [f"/m/{i:04d}.ics" for i in range(0, 1200, 2)] + ["/m/none.ics"]
+    assert store.items_at("big", wanted) == {i.href: i for i in many[::2]}
+    assert store.items_at("big", []) == {}
+
+
 def test_full_listing_replaces_the_cache(store: Store) -> None:
     store.apply_listing("cal", [item("/a.ics"), item("/b.ics")], [], "t1", full=True)
     c = item("/c.ics")

@@ -414,6 +414,18 @@ class Store(abc.ABC):
     def items(self, calendar: str) -> dict[str, CachedItem]:
         """Every cached item of ``calendar`` by href."""
 
+    def stamps(self, calendar: str) -> dict[str, CachedItem]:
+        """Every cached item of ``calendar`` by href WITHOUT its text (``ics`` is "" for all, and
+        ``error`` None): what a cache keyed by etag and content hash needs to know which items
+        changed, read without the bulk (``items_at`` then reads the ones it lacks). Implementations
+        with a cheaper way than ``items`` override it."""
+        return {href: replace(i, ics="", error=None) for href, i in self.items(calendar).items()}
+
+    def items_at(self, calendar: str, hrefs: list[str]) -> dict[str, CachedItem]:
+        """The cached items of ``calendar`` at ``hrefs`` (unknown hrefs are left out)."""
+        every = self.items(calendar)
+        return {h: every[h] for h in hrefs if h in every}
+
     @abc.abstractmethod
     def apply_listing(
         self,

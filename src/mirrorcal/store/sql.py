@@ -558,6 +558,21 @@ class SqlStore(Store):
             rows = conn.execute(select(_items).where(_items.c.calendar == calendar)).mappings()
             return {row["href"]: _to_item(row) for row in rows}
 
+    def stamps(self, calendar: str) -> dict[str, CachedItem]:
+        c = _items.c
+        with self._read("read item stamps") as conn:
+            rows = conn.execute(select(c.href, c.etag, c.uid, c.content_hash, c.marker).where(c.calendar == calendar)).all()
+            return {href: CachedItem(href, etag, uid, "", digest, marker) for href, etag, uid, digest, marker in rows}
+
+    def items_at(self, calendar: str, hrefs: list[str]) -> dict[str, CachedItem]:
+        found: dict[str, CachedItem] = {}
+        with self._read("read items") as conn:
+            for i in range(0, len(hrefs), 500):  # within any database's limit of bound parameters
+                chunk = hrefs[i : i + 500]
+                rows = conn.execute(select(_items).where(_items.c.calendar == calendar, _items.c.href.in_(chunk))).mappings()
+                found.update((row["href"], _to_item(row)) for row in rows)
+        return found
+
     def apply_listing(
         self,
         calendar: str,
