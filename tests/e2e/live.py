@@ -10,9 +10,10 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from mirrorcal.store.sql import SqlStore
 from mirrorcal.web.app import create_app
@@ -68,3 +69,41 @@ def sign_up(page: Page, live: LiveServer, email: str) -> None:
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label(re.compile("Confirm|Repeat|again", re.I)).fill(PASSWORD)
     page.get_by_role("button", name=re.compile("Sign up|Create", re.I)).click()
+
+
+DAV_PASSWORD = "radicale-takes-any-password"
+
+
+def add_caldav(page: Page, live: LiveServer, name: str, url: str, user: str, *, client: str = "", email: str = "") -> None:
+    """Add a CalDAV calendar (on the tests' Radicale) through the app's form."""
+    page.goto(f"{live.url}/calendars/new?kind=caldav")
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Address (URL)").fill(url)
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password", exact=True).fill(DAV_PASSWORD)
+    if client:
+        page.get_by_label("Client label").fill(client)
+    if email:
+        page.get_by_label("Your e-mail addresses on this calendar").fill(email)
+    page.get_by_role("button", name="Add calendar").click()
+    expect(page.get_by_role("status")).to_contain_text("The calendar was added.")
+
+
+def add_candidate(page: Page, live: LiveServer, name: str, email: str, client: str, role: str) -> None:
+    """Add a candidate on /candidates; the page lands on the candidate's own page."""
+    page.goto(f"{live.url}/candidates")
+    form = page.locator("form[action='/candidates']")
+    form.get_by_label("Name").fill(name)
+    form.get_by_label("E-mail").fill(email)
+    form.get_by_label("Client").fill(client)
+    form.get_by_label("Role").fill(role)
+    form.get_by_role("button", name="Add candidate").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+
+
+def events_on(calendar_url: str, user: str) -> list[str]:
+    """The iCalendar text of every event on a Radicale calendar, read over CalDAV."""
+    listing = httpx.request("PROPFIND", calendar_url, headers={"Depth": "1"}, auth=(user, DAV_PASSWORD)).text
+    hrefs = re.findall(r"<[^>]*href>([^<]*\.ics)</", listing)
+    base = calendar_url.split("/", 3)[:3]
+    return [httpx.get("/".join(base) + href, auth=(user, DAV_PASSWORD)).text for href in hrefs]

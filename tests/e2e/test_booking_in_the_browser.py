@@ -23,12 +23,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from live import LiveServer, sign_up
+from live import DAV_PASSWORD, LiveServer, add_caldav, add_candidate, events_on, sign_up
 from playwright.sync_api import Browser, Page, expect
 
 from mirrorcal.testing import RadicaleServer
 
-DAV_PASSWORD = "radicale-takes-any-password"
 FMT = "%Y%m%dT%H%M%SZ"
 RECRUITER = "rita@agency.example"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -44,35 +43,7 @@ def live(tmp_path: Path) -> Iterator[LiveServer]:
     server.stop()
 
 
-def add_caldav(page: Page, live: LiveServer, name: str, url: str, user: str, email: str = "") -> None:
-    page.goto(f"{live.url}/calendars/new?kind=caldav")
-    page.get_by_label("Name", exact=True).fill(name)
-    page.get_by_label("Address (URL)").fill(url)
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password", exact=True).fill(DAV_PASSWORD)
-    if email:
-        page.get_by_label("Your e-mail addresses on this calendar").fill(email)
-    page.get_by_role("button", name="Add calendar").click()
-    expect(page.get_by_role("status")).to_contain_text("The calendar was added.")
 
-
-def add_candidate(page: Page, live: LiveServer, name: str, email: str, client: str, role: str) -> None:
-    page.goto(f"{live.url}/candidates")
-    form = page.locator("form[action='/candidates']")
-    form.get_by_label("Name").fill(name)
-    form.get_by_label("E-mail").fill(email)
-    form.get_by_label("Client").fill(client)
-    form.get_by_label("Role").fill(role)
-    form.get_by_role("button", name="Add candidate").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(name)
-
-
-def events_on(calendar_url: str, user: str) -> list[str]:
-    """The iCalendar text of every event on a Radicale calendar, read over CalDAV."""
-    listing = httpx.request("PROPFIND", calendar_url, headers={"Depth": "1"}, auth=(user, DAV_PASSWORD)).text
-    hrefs = re.findall(r"<[^>]*href>([^<]*\.ics)</", listing)
-    base = calendar_url.split("/", 3)[:3]
-    return [httpx.get("/".join(base) + href, auth=(user, DAV_PASSWORD)).text for href in hrefs]
 
 
 def unfolded(ics: str) -> str:
@@ -123,7 +94,7 @@ def test_a_candidate_books_and_cancels_on_our_booking_page(page: Page, browser: 
     away_until = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
     put = httpx.put(personal + "offsite.ics", content=offsite(away_until), headers={"Content-Type": "text/calendar"}, auth=(owner, DAV_PASSWORD))
     put.raise_for_status()
-    add_caldav(page, live, "personal", personal, owner, RECRUITER)
+    add_caldav(page, live, "personal", personal, owner, email=RECRUITER)
     add_caldav(page, live, "client-a", client, owner)
 
     page.goto(f"{live.url}/syncs/new")

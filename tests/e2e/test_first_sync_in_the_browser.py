@@ -11,12 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live import LiveServer, sign_up
+from live import DAV_PASSWORD, LiveServer, add_caldav, events_on, sign_up
 from playwright.sync_api import Page, expect
 
 from mirrorcal.testing import RadicaleServer
 
-DAV_PASSWORD = "radicale-takes-any-password"
 FMT = "%Y%m%dT%H%M%SZ"
 
 
@@ -30,15 +29,6 @@ def live(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 
-def add_caldav(page: Page, live: LiveServer, name: str, url: str, user: str) -> None:
-    page.goto(f"{live.url}/calendars/new?kind=caldav")
-    page.get_by_label("Name", exact=True).fill(name)
-    page.get_by_label("Address (URL)").fill(url)
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password", exact=True).fill(DAV_PASSWORD)
-    page.get_by_role("button", name="Add calendar").click()
-    expect(page.get_by_role("status")).to_contain_text("The calendar was added.")
-
 
 def interview(start: datetime) -> str:
     return (
@@ -49,12 +39,6 @@ def interview(start: datetime) -> str:
         "ATTENDEE;CN=Cat Candidate:mailto:cat@candidate.example\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     )
 
-
-def events_on(calendar_url: str, user: str) -> list[str]:
-    listing = httpx.request("PROPFIND", calendar_url, headers={"Depth": "1"}, auth=(user, DAV_PASSWORD)).text
-    hrefs = re.findall(r"<[^>]*href>([^<]*\.ics)</", listing)
-    base = calendar_url.split("/", 3)[:3]
-    return [httpx.get("/".join(base) + href, auth=(user, DAV_PASSWORD)).text for href in hrefs]
 
 
 def test_a_private_sync_mirrors_an_interview_as_busy(page: Page, live: LiveServer, radicale: RadicaleServer) -> None:

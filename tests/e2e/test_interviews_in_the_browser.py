@@ -12,23 +12,13 @@ from __future__ import annotations
 
 import re
 
-from live import LiveServer, sign_up
+from live import LiveServer, add_candidate, sign_up
 from playwright.sync_api import Browser, Page, expect
 
 from mirrorcal.interviews import OFFLINE_NOTE
 
 CALENDLY = "https://calendly.com/rita-recruits/45min"
 
-
-def add_candidate(page: Page, live: LiveServer, name: str, email: str, client: str, role: str) -> None:
-    page.goto(f"{live.url}/candidates")
-    form = page.locator("form[action='/candidates']")
-    form.get_by_label("Name").fill(name)
-    form.get_by_label("E-mail").fill(email)
-    form.get_by_label("Client").fill(client)
-    form.get_by_label("Role").fill(role)
-    form.get_by_role("button", name="Add candidate").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(name)
 
 
 def send_link_request(page: Page, message: str) -> str:

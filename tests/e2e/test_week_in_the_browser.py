@@ -12,13 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live import LiveServer, sign_up
+from live import DAV_PASSWORD, LiveServer, add_caldav, sign_up
 from playwright.sync_api import Page, expect
 
 from mirrorcal.config import local_timezone
 from mirrorcal.testing import RadicaleServer
 
-DAV_PASSWORD = "radicale-takes-any-password"
 FMT = "%Y%m%dT%H%M%SZ"
 
 
@@ -29,16 +28,6 @@ def live(tmp_path: Path) -> Iterator[LiveServer]:
     yield server
     server.stop()
 
-
-def add_caldav(page: Page, live: LiveServer, name: str, url: str, user: str, client: str) -> None:
-    page.goto(f"{live.url}/calendars/new?kind=caldav")
-    page.get_by_label("Name", exact=True).fill(name)
-    page.get_by_label("Address (URL)").fill(url)
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password", exact=True).fill(DAV_PASSWORD)
-    page.get_by_label("Client label").fill(client)
-    page.get_by_role("button", name="Add calendar").click()
-    expect(page.get_by_role("status")).to_contain_text("The calendar was added.")
 
 
 def add_sync(page: Page, live: LiveServer, name: str, source: str, target: str, privacy: str) -> None:
@@ -67,8 +56,8 @@ def test_a_new_conflict_appears_on_the_open_week_without_a_reload(page: Page, li
     personal = radicale.make_calendar(owner, "personal", "Personal")
     client_a = radicale.make_calendar(owner, "client-a", "Client A")
     sign_up(page, live, "wendy@agency.example")
-    add_caldav(page, live, "personal", personal, owner, "me")
-    add_caldav(page, live, "client-a", client_a, owner, "A")
+    add_caldav(page, live, "personal", personal, owner, client="me")
+    add_caldav(page, live, "client-a", client_a, owner, client="A")
     add_sync(page, live, "a-to-me", "client-a", "personal", "full")
     add_sync(page, live, "me-to-a", "personal", "client-a", "private")
 
