@@ -156,9 +156,11 @@ def test_a_candidate_books_and_cancels_on_our_booking_page(page: Page, browser: 
         expect(button).to_have_attribute("aria-label", f"Book {here:%A} {here.day} {here:%B}, {here:%H:%M} to {end.astimezone(NEW_YORK):%H:%M}")
         button.click()
 
-        expect(nina).to_have_url(f"{live.url}/i/{token}")
+        expect(nina).to_have_url(f"{live.url}/i/{token}?done=booked&tz=America%2FNew_York")  # times in her zone
         expect(nina.locator("#status")).to_have_text("Scheduled")
         assert in_words(nina.locator(".interview-time").inner_text()) == (start, end)
+        expect(nina.locator(".interview-time")).to_contain_text(re.compile(r"\(America/New_York, UTC-0[45]:00\)"))
+        expect(nina.get_by_role("status")).to_contain_text("Booked: your interview is scheduled")
 
         # the event on the personal calendar, the candidate its attendee
         def bookings() -> list[str]:

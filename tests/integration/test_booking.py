@@ -315,7 +315,7 @@ def test_two_candidates_posting_the_same_slot_at_once_over_http(world: World, ap
     statuses = sorted(a.status_code for a in answers.values())
     assert statuses == [303, 409], [a.text[:300] for a in answers.values()]
     winner = next(i for i, a in answers.items() if a.status_code == 303)
-    assert answers[winner].headers["location"] == f"/i/{browsers[winner][1].token}"
+    assert answers[winner].headers["location"] == f"/i/{browsers[winner][1].token}?done=booked&tz=Europe%2FBerlin"
     loser = answers[1 - winner]
     assert "That time was just taken" in loser.text and f'value="{start}"' not in loser.text and 'name="start"' in loser.text
     assert len(world.bookings()) == 1
@@ -403,7 +403,7 @@ def test_the_candidates_page_shows_slots_in_their_zone_and_books(world: World, a
     assert no_csrf.status_code == 403 and world.fresh(alice).state == "requested"
 
     done = browser.post(f"/b/{alice.token}", data={"csrf": csrf, "start": nine.isoformat(), "tz": "UTC"}, follow_redirects=False)
-    assert done.status_code == 303 and done.headers["location"] == f"/i/{alice.token}"
+    assert done.status_code == 303 and done.headers["location"] == f"/i/{alice.token}?done=booked&tz=UTC"
     assert world.fresh(alice).state == "scheduled"
     closed = browser.post(f"/b/{alice.token}", data={"csrf": csrf, "start": world.at(15).isoformat(), "tz": "UTC"})
     assert closed.status_code == 409 and "scheduled" in closed.text and 'name="start"' not in closed.text

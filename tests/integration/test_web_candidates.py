@@ -6,6 +6,7 @@ and tenant isolation."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from urllib.parse import urlsplit
 
@@ -222,6 +223,25 @@ def test_schedule_offline_when_the_candidate_never_confirms(clients: Clients) ->
     public = candidate.get(link)
     assert candidate_status(public.text) == "Scheduled offline" and OFFLINE_NOTE in public.text
     assert note in chat_of(public.text) and "I have booked it" not in public.text
+
+
+def test_a_booking_noticed_in_the_calendars_is_marked_scheduled_in_one_click(clients: Clients) -> None:
+    recruiter, cid, iid, link = recruiter_with_candidate(clients)
+    user = clients.app.state.store.user_by_email("rita@example.com")
+    start = datetime(2030, 3, 5, 9, tzinfo=UTC)
+    clients.app.state.recruiting.act(  # the worker's part: a booking with the candidate seen on client-a
+        user.id, iid, "notice_booking", "system", starts_at=start, ends_at=start + timedelta(minutes=45),
+        booking_calendar="client-a", booking_uid="calendly-1",
+    )  # fmt: skip
+    page = recruiter.get(f"/candidates/{cid}")
+    assert status_of(page.text, iid) == "Booked, not confirmed"
+    form = re.search(r'<form method="post" action="/interviews/(\d+)/progress" class="noticed-booking">(.*?)</form>', page.text, re.S)
+    assert form and int(form.group(1)) == iid and "appeared on client-a" in form.group(2)
+    assert 'name="action" value="mark_scheduled"' in form.group(2) and ">Mark as scheduled<" in form.group(2)
+    marked = progress(recruiter, cid, iid, "mark_scheduled")  # the one click
+    assert status_of(marked.text, iid) == "Requires Action" and 'class="noticed-booking"' not in marked.text
+    assert "Tuesday 5 March 2030, 10:00–10:45 (Europe/Berlin, UTC+01:00)" in text(marked)
+    assert candidate_status(clients.new().get(link).text) == "Scheduled"
 
 
 def test_cancel_and_reschedule_from_either_side(clients: Clients) -> None:

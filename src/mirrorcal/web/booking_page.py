@@ -28,6 +28,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -217,7 +218,8 @@ async def book_slot(request: Request, csrf: Csrf, booker: BookerDep, token: str)
         return await again(503, exc.message)  # the calendar could not be written, or too many at once
     except LookupError:
         return await run_in_threadpool(_page, request, booker, token, None)
-    return see_other(request, f"/i/{token}")
+    # back on the candidate's page, which then gives times in the zone they booked in
+    return see_other(request, f"/i/{token}?{urlencode({'done': 'booked', 'tz': zone.key})}")
 
 
 def _sentence(text: str) -> str:

@@ -18,6 +18,7 @@ has one (see ``candidates.cancel_or_reschedule``).
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +27,7 @@ from starlette.responses import Response
 from mirrorcal.interviews import OFFLINE_NOTE, Action, Actor, State, TransitionRefused, allowed
 from mirrorcal.recruiting import Recruiting, RecruitingError, candidate_status
 from mirrorcal.store.base import CandidateRow, InterviewRow, Store
+from mirrorcal.zones import zone_named
 
 from .candidates import MAX_MESSAGE, RecruitingDep, cancel_or_reschedule, move, sentence
 from .deps import MAX_TOKEN_LENGTH, Csrf, StoreDep
@@ -43,6 +45,7 @@ NOTICES = {
     "rescheduling": "The recruiter has been told you would like a new time. Book one with the same button.",
     "cancelled": "You cancelled this interview. The recruiter has been told.",
     "message": "Your message was sent to the recruiter.",
+    "booked": "Booked: your interview is scheduled, and the recruiter has been told.",
 }
 
 
@@ -50,6 +53,12 @@ def _find(recruiting: Recruiting, token: str) -> tuple[InterviewRow, CandidateRo
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     return recruiting.by_token(token)
+
+
+def _shown_zone(request: Request) -> ZoneInfo | None:
+    """The zone the candidate chose on the booking page (``?tz=``, an IANA name), if it is one."""
+    name = request.query_params.get("tz", "")
+    return zone_named(name) if 0 < len(name) <= 64 else None
 
 
 def _invalid(request: Request) -> Response:
@@ -83,7 +92,7 @@ def _page(
         "offline_note": OFFLINE_NOTE,
         "max_message": MAX_MESSAGE,
         "notice": NOTICES.get(request.query_params.get("done", "")),
-        "zone": request.app.state.recruiting.zone(row.user_id),
+        "zone": _shown_zone(request) or request.app.state.recruiting.zone(row.user_id),
     }
     return render(request, "interview_public.html", context | extra, status_code=status_code)
 
