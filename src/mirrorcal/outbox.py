@@ -18,13 +18,12 @@ whose send was cut off by ``stop()`` stays pending and is sent again later (at l
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from .dueloop import DueLoop
 from .mail import Mail, Mailer, MailError
 from .store.base import MailRow, Store
 
@@ -34,13 +33,15 @@ DEFAULT_SCHEDULE: tuple[float, ...] = (30, 120, 600, 3600)
 """Seconds to wait after the 1st, 2nd, ... failed attempt; one attempt more than its length in all."""
 
 
-class MailSender:
-    """Sends due outbox mails until ``stop()``.
+class MailSender(DueLoop):
+    """Sends due outbox mails until ``stop()`` (a ``DueLoop``).
 
     ``wake()`` (any thread) makes it look for due mails at once (after ``add_mail``); else it
     looks when the next retry is due, at least every ``poll`` seconds (another process may add
     mail). ``attempts`` counts every send tried (tests wait on it).
     """
+
+    NAME = "mail"
 
     def __init__(
         self,
@@ -51,72 +52,13 @@ class MailSender:
         poll: float = 5.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(schedule=schedule, poll=poll, clock=clock)
         self.store = store
         self.mailer = mailer
-        self.schedule = tuple(schedule)
-        self.poll = poll
-        self.attempts = 0
-        self._now = clock
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping = False
 
-    @property
-    def max_attempts(self) -> int:
-        return len(self.schedule) + 1
-
-    # lifecycle --------------------------------------------------------------------------------
-    async def start(self) -> None:
-        if self._task is not None:
-            raise RuntimeError("the mail sender is already started")
-        self._loop = asyncio.get_running_loop()
-        self._stopping = False
-        self._task = asyncio.create_task(self._serve(), name="mirrorcal mail sender")
-
-    async def stop(self) -> None:
-        """Stop; a send in flight is cancelled (its mail stays pending and is sent later)."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    @property
-    def started(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def wake(self, *_: object) -> None:
-        """Look for due mails now; safe from any thread, a no-op when not running. Takes and
-        ignores any arguments, so it can be ``Recruiting``'s ``on_mail``."""
-        loop = self._loop
-        if loop is None or self._stopping or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
-
-    # the loop ---------------------------------------------------------------------------------
-    async def _serve(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            wait = self.poll
-            try:
-                await self.run_due()
-                due = self.store.due_mails(self._now() + timedelta(seconds=self.poll), limit=1)
-                if due and due[0].next_at is not None:
-                    wait = min(wait, max(0.0, (due[0].next_at - self._now()).total_seconds()))
-            except Exception:  # noqa: BLE001 - the sender must outlive a failing store
-                log.exception("the mail sender could not read its outbox")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+    def next_due(self) -> datetime | None:
+        due = self.store.due_mails(self._now() + timedelta(seconds=self.poll), limit=1)
+        return due[0].next_at if due else None
 
     async def run_due(self) -> int:
         """Try every mail due now, once; returns how many were tried."""

@@ -68,6 +68,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from mirrorcal import __version__
+from mirrorcal.dueloop import DueLoop
 from mirrorcal.errors import MirrorcalError
 from mirrorcal.secrets import Vault
 from mirrorcal.store.base import WEBHOOK_EVENTS, DeliveryRow, Store, WebhookRow
@@ -285,13 +286,15 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
-class WebhookSender:
+class WebhookSender(DueLoop):
     """Delivers due deliveries until ``stop()``: each is POSTed, signed, and retried on ``schedule``.
 
     ``wake()`` (any thread) makes it look for due deliveries at once (after an enqueue); else it
     looks when the next one is due, at least every ``poll`` seconds (another process may enqueue).
     ``attempts`` counts every POST made (tests wait on it). ``on_event`` is an ``Events`` listener.
     """
+
+    NAME = "webhook"
 
     def __init__(
         self,
@@ -304,63 +307,24 @@ class WebhookSender:
         concurrency: int = 4,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(schedule=schedule, poll=poll, clock=clock)
         self.book = book
         self.store = book.store
-        self.schedule = tuple(schedule)
         self.jitter = jitter
         self.timeout = timeout
-        self.poll = poll
-        self.attempts = 0
-        self._now = clock
         self._bound = asyncio.Semaphore(concurrency)
         self._client: httpx.AsyncClient | None = None
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping = False
 
-    @property
-    def max_attempts(self) -> int:
-        return len(self.schedule) + 1
-
-    # lifecycle --------------------------------------------------------------------------------
-    async def start(self) -> None:
-        if self._task is not None:
-            raise RuntimeError("the webhook sender is already started")
-        self._loop = asyncio.get_running_loop()
+    async def _open(self) -> None:
         self._client = self._new_client()
-        self._task = asyncio.create_task(self._serve(), name="mirrorcal webhook sender")
 
-    async def stop(self) -> None:
-        """Stop; an attempt in flight is cancelled (its delivery stays pending and is retried later)."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def _close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
-    @property
-    def started(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def wake(self) -> None:
-        """Look for due deliveries now; safe from any thread, a no-op when not running."""
-        loop = self._loop
-        if loop is None or self._stopping or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
+    def next_due(self) -> datetime | None:
+        return self.store.next_delivery_at()
 
     def on_event(self, event: Any) -> None:
         """An ``Events`` listener: enqueue ``event`` (an ``AccountEvent``) for the account's endpoints."""
@@ -370,21 +334,6 @@ class WebhookSender:
             self.wake()
 
     # the loop ---------------------------------------------------------------------------------
-    async def _serve(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.run_due()
-                nxt = self.store.next_delivery_at()
-            except Exception:  # noqa: BLE001 - the sender must outlive a failing store
-                log.exception("the webhook sender could not read its deliveries")
-                nxt = None
-            wait = self.poll
-            if nxt is not None:
-                wait = min(wait, max(0.0, (nxt - self._now()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-
     async def run_due(self) -> int:
         """Attempt every delivery due now, once; returns how many were attempted."""
         due = self.store.due_deliveries(self._now())
