@@ -132,7 +132,7 @@ def main() -> int:
     parser.add_argument("--calendars", type=int, default=8)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(UTC).replace(second=30, microsecond=0)  # half a minute off any slot boundary: the moving clock crosses none
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{Path(tmp, 'state.db').as_posix()}"
         store = SqlStore.open(database_url)
@@ -177,11 +177,17 @@ def main() -> int:
             booked = [now + timedelta(days=2, hours=h) for h in range(4)]
             cache = BusyCache()
 
+            ticks = iter(range(10**9))
+
+            def moving() -> datetime:
+                """Each request a little later, as real ones come (the busy window stays the day's)."""
+                return now + timedelta(milliseconds=next(ticks))
+
             def core() -> list[Slot]:
-                return booking_slots(store, calendars, rules, now=now, booked=booked, cache=cache)[0]
+                return booking_slots(store, calendars, rules, now=moving(), booked=booked, cache=cache)[0]
 
             def page() -> list[Slot]:
-                found = booker.availability(rows[0], now)
+                found = booker.availability(rows[0], moving())
                 assert not found.problems and found.reason in ("", None), found.reason
                 return found.slots
 

@@ -64,7 +64,7 @@ from .providers.base import Calendar
 from .recruiting import DEFAULT_ZONE, Recruiting, as_request
 from .slots import WEEKDAYS, BookingRules, RulesError, Slot, free_slots
 from .store.base import CandidateRow, InterviewRow, Store
-from .unified import BusyCache, busy_blocks
+from .unified import BusyCache, booking_window, busy_blocks
 
 log = logging.getLogger(__name__)
 
@@ -401,6 +401,12 @@ class Booker:
     def slots(self, row: InterviewRow, now: datetime | None = None) -> list[Slot]:
         return self.availability(row, now).slots
 
+    def expanded(self, user_id: int) -> int:
+        """How many of the account's items the booking page keeps expanded (0 before its first request)."""
+        with self._guard:
+            cache = self._caches.get(user_id)
+        return len(cache) if cache is not None else 0
+
     def preview(self, user_id: int, duration: timedelta = timedelta(minutes=45), now: datetime | None = None) -> Availability:
         """What the account's booking page offers an interview of ``duration`` (the settings page)."""
         return self._availability(user_id, duration, None, now or self.clock())
@@ -438,8 +444,8 @@ class Booker:
             return Availability([], settings, reason, calendar=target, config=config)
         with self._guard:
             cache = self._caches.setdefault(user_id, BusyCache())
-        until = now + timedelta(days=rules.window_days + 1)
-        blocks, problems = busy_blocks(self.store, unified, start=now - timedelta(days=1), end=until, tz=rules.zone, cache=cache)
+        start, end = booking_window(now, rules.window_days)
+        blocks, problems = busy_blocks(self.store, unified, start=start, end=end, tz=rules.zone, cache=cache)
         own = None if own_id is None else f"{UID_PREFIX}{own_id}-"
         busy = [(b.start, b.end) for b in blocks if own is None or not b.root.split("/", 1)[-1].startswith(own)]
         booked: list[datetime] = []

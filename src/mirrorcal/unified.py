@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from . import ical
@@ -26,6 +26,10 @@ class BusyCache:
 
     def put(self, calendar: str, href: str, version: tuple[object, ...], blocks: list[Busy]) -> None:
         self._blocks[(calendar, href)] = (version, blocks)
+
+    def __len__(self) -> int:
+        """How many items are kept expanded."""
+        return len(self._blocks)
 
 
 def busy_blocks(
@@ -108,6 +112,14 @@ def conflicts_between(
     return [c for c in found if min(c.a.start, c.b.start) < until], problems
 
 
+def booking_window(now: datetime, window_days: int) -> tuple[datetime, datetime]:
+    """The busy time a booking page reads at ``now``: from a day before to a day past its
+    rolling window, on whole UTC days, so that the expansion cached for one request serves every
+    request of the day (``BusyCache`` keys it by window)."""
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(days=1), midnight + timedelta(days=window_days + 2)
+
+
 def booking_slots(
     store: Store,
     calendars: Iterable[tuple[str, frozenset[str]]],
@@ -120,6 +132,6 @@ def booking_slots(
     """A booking page's free slots over the unified calendars' busy time (``slots.free_slots``),
     and the problems met reading them (an unreadable item is reported, never treated as free
     silently: the caller decides whether to show slots anyway)."""
-    until = now + timedelta(days=rules.window_days + 1)
-    blocks, problems = busy_blocks(store, calendars, start=now - timedelta(days=1), end=until, tz=rules.zone, cache=cache)
+    start, end = booking_window(now, rules.window_days)
+    blocks, problems = busy_blocks(store, calendars, start=start, end=end, tz=rules.zone, cache=cache)
     return free_slots(((b.start, b.end) for b in blocks), rules, now=now, booked=booked), problems

@@ -33,7 +33,7 @@ from mirrorcal.recruiting import Recruiting
 from mirrorcal.store.base import CandidateRow, InterviewRow
 from mirrorcal.store.sql import SqlStore
 from mirrorcal.testing import RadicaleServer
-from mirrorcal.web import booking_page
+from mirrorcal.web import booking_page, recruit
 from mirrorcal.web.hooks import vault_for
 
 __all__ = ["app", "client", "clients", "db_url", "store"]  # fixtures, used by name
@@ -445,3 +445,18 @@ def test_the_recruiters_settings_page(world: World, app: FastAPI) -> None:
     signed_out = TestClient(app, follow_redirects=False)
     assert signed_out.get("/account/booking").status_code == 303
     signed_out.close()
+
+
+def test_the_worker_expands_the_busy_time_before_a_candidate_comes(world: World, app: FastAPI) -> None:
+    """After an account's syncs ran, the app's ``after_run`` expands its booking page's busy time
+    when a booking-page request is out, so the first candidate does not wait for it."""
+    world.sync()
+    wire(app, world)
+    config = ws.runtime_config(world.store.workspace(world.uid) or "", world.uid, world.db_url)
+    after_run = recruit.notice_after_run(app)
+    after_run(world.uid, config)
+    assert world.booker.expanded(world.uid) == 0  # nothing to book on: nothing done
+    alice = world.request("Alice")
+    after_run(world.uid, config)
+    assert world.booker.expanded(world.uid) >= 2  # the standup and the dentist (and the standup's copy)
+    assert world.at(10) not in world.starts(alice)

@@ -176,3 +176,33 @@ def test_booking_slots_read_the_unified_calendars_from_the_store() -> None:
     store.apply_listing("personal", [_cached("late", at(0, 12), 60)], [], None, False)
     again, _ = booking_slots(store, calendars, r, now=NOW, cache=cache)  # the cache sees the new item
     assert starts(again) == ["Mon 10:00", "Mon 11:00", "Mon 11:30"]
+
+
+class CountingStore(MemoryStore):
+    """A real in-memory store that counts the item texts read (the stamps are cheap)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts_read = 0
+
+    def items_at(self, calendar: str, hrefs: list[str]) -> dict[str, CachedItem]:
+        found = super().items_at(calendar, hrefs)
+        self.texts_read += len(found)
+        return found
+
+
+def test_the_busy_cache_serves_every_request_of_the_day_and_rereads_only_what_changed() -> None:
+    store = CountingStore()
+    store.apply_listing("personal", [_cached(f"e{i}", at(i % 5, 9 + i % 8), 30) for i in range(40)], [], None, True)
+    calendars = [("personal", frozenset({"me@example.test"}))]
+    r = rules(window_days=7)
+    cache = BusyCache()
+    first, _ = booking_slots(store, calendars, r, now=NOW, cache=cache)
+    assert store.texts_read == 40
+    for minutes in (1, 59, 7 * 60):  # later requests the same day: a moving clock, the same window
+        later, _ = booking_slots(store, calendars, r, now=NOW + timedelta(minutes=minutes), cache=cache)
+        assert [s for s in later if s.start >= NOW + timedelta(minutes=minutes) + r.notice] == later
+    assert store.texts_read == 40
+    store.apply_listing("personal", [_cached("e3", at(1, 15), 30)], [], None, False)  # one item changed
+    booking_slots(store, calendars, r, now=NOW + timedelta(hours=8), cache=cache)
+    assert store.texts_read == 41

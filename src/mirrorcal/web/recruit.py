@@ -15,7 +15,9 @@ account's outbox (``/outbox``), which is what the demo shows.
 ``start(app)`` / ``stop(app)`` (the lifespan, when ``settings.worker`` is on) run the mail sender
 (with SMTP) and the sweep every ``SWEEP_SECONDS``: reminders, expiries, interviews whose time has
 passed (``Recruiting.sweep``). ``notice_after_run`` is the sync worker's ``after_run``: after an
-account's syncs ran, bookings with a pending request's candidate are looked for in its calendars.
+account's syncs ran, bookings with a pending request's candidate are looked for in its calendars,
+and the booking page's busy time is expanded ahead of a candidate (the first expansion of a large
+account takes seconds; later requests reuse it).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from mirrorcal.booking import Booker
 from mirrorcal.config import Config
 from mirrorcal.mail import SmtpMailer
 from mirrorcal.outbox import MailSender
-from mirrorcal.recruiting import STATUS_EVENT, Change, Recruiting, status_event
+from mirrorcal.recruiting import STATUS_EVENT, WAITING_STATES, Change, Recruiting, status_event
 from mirrorcal.store.base import MailRow, Store
 
 from .events import AccountEvent, event_id
@@ -79,12 +81,18 @@ def wire(app: FastAPI, store: Store) -> None:
 
 
 def notice_after_run(app: FastAPI) -> Callable[[int, Config], None]:
-    """The sync worker's ``after_run``: bookings noticed in the account's calendars."""
+    """The sync worker's ``after_run``: bookings noticed in the account's calendars, and the booking
+    page's busy time expanded ahead of a candidate when the account has a booking-page request out."""
 
     def after_run(user_id: int, config: Config) -> None:
         recruiting: Recruiting | None = getattr(app.state, "recruiting", None)
         if recruiting is not None:
             recruiting.notice(user_id, list(config.calendars))
+        booker: Booker | None = getattr(app.state, "booker", None)
+        if booker is not None and any(
+            r.link_kind == "booking_page" and r.state in WAITING_STATES for r in booker.store.interviews(user_id)
+        ):
+            booker.preview(user_id)  # a candidate may come: have the busy time expanded before they do
 
     return after_run
 
