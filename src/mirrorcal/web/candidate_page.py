@@ -11,8 +11,9 @@ which has none of the app's navigation.
 
 Moves map like the recruiter's pages: ``TransitionRefused`` (and ``RaceLost``) → 409 with the
 message on the page; bad input (a decline without a reason, an empty message) → 400 with the
-message next to the field. Cancel and "ask to reschedule" go through the booker when the app
-has one (see ``candidates.cancel_or_reschedule``).
+message next to the field. Cancel, "ask to reschedule" and decline give up a booked time, so they
+go through the booker when the app has one, which deletes a booking-page event too (see
+``candidates.move``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from mirrorcal.interviews import OFFLINE_NOTE, Action, Actor, State, TransitionRefused, allowed
@@ -29,7 +29,7 @@ from mirrorcal.recruiting import Recruiting, RecruitingError, candidate_status
 from mirrorcal.store.base import CandidateRow, InterviewRow, Store
 from mirrorcal.zones import zone_named
 
-from .candidates import MAX_MESSAGE, RecruitingDep, cancel_or_reschedule, move, sentence
+from .candidates import MAX_MESSAGE, RecruitingDep, move, sentence
 from .deps import MAX_TOKEN_LENGTH, Csrf, StoreDep
 from .pages import render, see_other
 
@@ -112,22 +112,33 @@ def interview_page(
     return _page(request, store, token, *found)
 
 
-@router.post("/confirm")
-async def confirm(
-    request: Request, csrf: Csrf, store: StoreDep, recruiting: RecruitingDep, token: str
+async def _move(
+    request: Request, store: Store, recruiting: Recruiting, token: str, action: Action, done: str, reason: str | None = None
 ) -> Response:
-    """The candidate's "I have booked it" (after booking through the scheduling link)."""
+    """The candidate takes ``action`` (``reason`` for a decline): the page again with 409 when the
+    state does not allow it, 400 next to the reason field when it is refused, else on to ``done``."""
     found = _find(recruiting, token)
     if found is None:
         return _invalid(request)
     row, candidate = found
+    kept = {} if reason is None else {"values": {"reason": reason}}
     try:
-        await run_in_threadpool(recruiting.act, row.user_id, row.id, Action.CONFIRM, Actor.CANDIDATE)
+        if reason is not None and not reason.strip():
+            raise RecruitingError("reason", "Say why you are declining, in a few words: the recruiter reads it.")
+        await move(request, recruiting, row, action, Actor.CANDIDATE, reason or "")
     except TransitionRefused as exc:
-        return _page(request, store, token, row, candidate, 409, problem=sentence(exc))
+        return _page(request, store, token, row, candidate, 409, problem=sentence(exc), **kept)
+    except RecruitingError as exc:
+        return _page(request, store, token, row, candidate, 400, errors={exc.field: sentence(exc)}, **kept)
     except LookupError:
         return _invalid(request)
-    return _done(request, token, "confirmed")
+    return _done(request, token, done)
+
+
+@router.post("/confirm")
+async def confirm(request: Request, csrf: Csrf, store: StoreDep, recruiting: RecruitingDep, token: str) -> Response:
+    """The candidate's "I have booked it" (after booking through the scheduling link)."""
+    return await _move(request, store, recruiting, token, Action.CONFIRM, "confirmed")
 
 
 @router.post("/decline")
@@ -139,69 +150,17 @@ async def decline(
     token: str,
     reason: Annotated[str, Form(max_length=2 * MAX_MESSAGE)] = "",
 ) -> Response:
-    found = _find(recruiting, token)
-    if found is None:
-        return _invalid(request)
-    row, candidate = found
-    error = None
-    if not reason.strip():
-        error = "Say why you are declining, in a few words: the recruiter reads it."
-    elif len(reason.strip()) > MAX_MESSAGE:
-        error = f"Use at most {MAX_MESSAGE} characters."
-    if error is not None:
-        return _page(
-            request, store, token, row, candidate, 400, errors={"reason": error}, values={"reason": reason}
-        )
-    try:
-        await move(request, recruiting, row, Action.DECLINE, Actor.CANDIDATE, reason)
-    except TransitionRefused as exc:
-        return _page(
-            request, store, token, row, candidate, 409, problem=sentence(exc), values={"reason": reason}
-        )
-    except RecruitingError as exc:
-        return _page(
-            request,
-            store,
-            token,
-            row,
-            candidate,
-            400,
-            errors={"reason": sentence(exc)},
-            values={"reason": reason},
-        )
-    except LookupError:
-        return _invalid(request)
-    return _done(request, token, "declined")
-
-
-async def _cancel(
-    request: Request, store: Store, recruiting: Recruiting, token: str, reschedule: bool
-) -> Response:
-    found = _find(recruiting, token)
-    if found is None:
-        return _invalid(request)
-    row, candidate = found
-    try:
-        await cancel_or_reschedule(request, recruiting, row, Actor.CANDIDATE, reschedule)
-    except TransitionRefused as exc:
-        return _page(request, store, token, row, candidate, 409, problem=sentence(exc))
-    except LookupError:
-        return _invalid(request)
-    return _done(request, token, "rescheduling" if reschedule else "cancelled")
+    return await _move(request, store, recruiting, token, Action.DECLINE, "declined", reason)
 
 
 @router.post("/reschedule")
-async def reschedule(
-    request: Request, csrf: Csrf, store: StoreDep, recruiting: RecruitingDep, token: str
-) -> Response:
-    return await _cancel(request, store, recruiting, token, reschedule=True)
+async def reschedule(request: Request, csrf: Csrf, store: StoreDep, recruiting: RecruitingDep, token: str) -> Response:
+    return await _move(request, store, recruiting, token, Action.RESCHEDULE, "rescheduling")
 
 
 @router.post("/cancel")
-async def cancel(
-    request: Request, csrf: Csrf, store: StoreDep, recruiting: RecruitingDep, token: str
-) -> Response:
-    return await _cancel(request, store, recruiting, token, reschedule=False)
+async def cancel(request: Request, csrf: Csrf, store: StoreDep, recruiting: RecruitingDep, token: str) -> Response:
+    return await _move(request, store, recruiting, token, Action.CANCEL, "cancelled")
 
 
 @router.post("/messages")

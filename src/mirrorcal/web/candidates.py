@@ -128,13 +128,6 @@ def notice_of(request: Request) -> str | None:
     return NOTICES.get(request.query_params.get("done", ""))
 
 
-async def cancel_or_reschedule(
-    request: Request, recruiting: Recruiting, row: InterviewRow, actor: Actor, reschedule: bool
-) -> InterviewRow:
-    """Cancel (or ask to reschedule): ``move`` with CANCEL or RESCHEDULE."""
-    return await move(request, recruiting, row, Action.RESCHEDULE if reschedule else Action.CANCEL, actor)
-
-
 async def move(
     request: Request, recruiting: Recruiting, row: InterviewRow, action: Action, actor: Actor, reason: str = ""
 ) -> InterviewRow:
