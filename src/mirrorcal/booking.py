@@ -61,7 +61,7 @@ from .errors import AlreadyExistsError, ConfigError, MirrorcalError, NotFoundErr
 from .interviews import Action, Actor, How, State, TransitionRefused, apply, describe
 from .model import Attendee, Component, Event, Privacy
 from .providers.base import Calendar
-from .recruiting import DEFAULT_ZONE, Recruiting, as_request
+from .recruiting import DEFAULT_ZONE, Recruiting, as_request, setup_zone
 from .slots import WEEKDAYS, BookingRules, RulesError, Slot, free_slots
 from .store.base import CandidateRow, InterviewRow, Store
 from .unified import BusyCache, booking_window, busy_blocks
@@ -237,14 +237,8 @@ def load_settings(store: Store, user_id: int) -> BookingSettings:
     text = store.booking_settings(user_id)
     if text is not None:
         return BookingSettings.from_json(text)
-    zone = DEFAULT_ZONE
-    document = store.workspace(user_id)
-    if document:
-        with contextlib.suppress(ConfigError, ValueError):
-            own = ws.load(document).timezone
-            if own and zone_of(own) is not None:
-                zone = own
-    return BookingSettings(zone=zone)
+    own = setup_zone(store, user_id)
+    return BookingSettings(zone=own if own and zone_of(own) is not None else DEFAULT_ZONE)
 
 
 def save_settings(store: Store, user_id: int, settings: BookingSettings, at: datetime) -> None:

@@ -97,6 +97,17 @@ DEFAULT_ZONE = "Europe/Berlin"
 """The recruiter's zone when neither the booking page's settings nor the setup name one."""
 
 
+def setup_zone(store: Store, user_id: int) -> str | None:
+    """The ``timezone`` the account's setup names, as written; None when it names none or cannot be read."""
+    document = store.workspace(user_id)
+    if not document:
+        return None
+    try:
+        return ws.load(document).timezone or None
+    except (MirrorcalError, ValueError):
+        return None
+
+
 class RecruitingError(MirrorcalError):
     """Refused input: ``field`` names the form field, the message says what to change."""
 
@@ -752,12 +763,8 @@ class Recruiting:
             name = None
         found: ZoneInfo | None = zone_named(name) if isinstance(name, str) and name else None
         if found is None:
-            try:
-                document = self.store.workspace(user_id)
-                name = ws.load(document).timezone if document else None
-            except (MirrorcalError, ValueError):
-                name = None
-            found = zone_named(name) if isinstance(name, str) and name else None
+            own = setup_zone(self.store, user_id)
+            found = zone_named(own) if own else None
         return found if found is not None else ZoneInfo(DEFAULT_ZONE)
 
     # helpers ----------------------------------------------------------------------------------
